@@ -1,0 +1,26 @@
+# SCOPE calibration workflow: ARC retrieval -> bridge -> weather -> geometry -> SCOPE inputs -> forward SCOPE.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/assets.smk"
+include: "workflow/rules/retrieval.smk"
+include: "workflow/rules/bridge.smk"
+include: "workflow/rules/weather.smk"
+include: "workflow/rules/geometry.smk"
+include: "workflow/rules/inputs.smk"
+include: "workflow/rules/forward.smk"
+
+
+rule all:
+    input:
+        forward_outputs(),
+    default_target: True

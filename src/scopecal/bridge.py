@@ -1,0 +1,45 @@
+"""ARC output -> biophysics on a (y, x, band, time) grid, through arcope's bridge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from arc_scope.bridge.convert import arc_npz_to_scope_inputs
+
+BIO_UNITS = {"N": "1", "cab": "ug cm-2", "cm": "g cm-2", "cw": "g cm-2", "lai": "m2 m-2", "ala": "degree",
+             "cbrown": "1"}
+
+
+def bridge_arc_npz(npz_path: str | Path, year: int) -> xr.Dataset:
+    """Decode an ARC NPZ into physical units; masked pixels are NaN.
+
+    ``post_bio`` holds N, Cab, Cm (= Cdm), Cw, LAI, ALA, Cbrown per date;
+    ``post_bio_scale`` holds ARC's per-pixel scale, phenology and soil
+    parameters. The CRS is kept as WKT in an attribute (a rioxarray
+    ``spatial_ref`` coordinate does not survive a NetCDF round trip intact).
+    """
+    post_bio, post_bio_scale = arc_npz_to_scope_inputs(npz_path, year)
+    crs = post_bio.rio.crs.to_wkt() if post_bio.rio.crs is not None else ""
+    dataset = xr.Dataset(
+        {
+            "post_bio": post_bio.drop_vars("spatial_ref", errors="ignore"),
+            "post_bio_scale": post_bio_scale.drop_vars("spatial_ref", errors="ignore").rename(
+                band="scale_band"
+            ),
+        }
+    )
+    dataset["post_bio"].attrs.update(
+        long_name="ARC posterior biophysical parameters in physical units",
+        units_by_band="; ".join(f"{band}: {unit}" for band, unit in BIO_UNITS.items()),
+    )
+    dataset["post_bio_scale"].attrs.update(
+        long_name="ARC per-pixel scale, phenology (n0, m0, n1, m1) and soil (BSM, SMC) parameters"
+    )
+    dataset["field_mask"] = post_bio.notnull().any(("band", "time")).drop_vars("spatial_ref", errors="ignore")
+    dataset["field_mask"].attrs.update(long_name="pixel lies inside the field", units="1")
+    with np.load(npz_path, allow_pickle=False) as payload:
+        source = str(payload["source"]) if "source" in payload.files else "arc"
+    dataset.attrs.update(crs_wkt=crs, retrieval_source=source)
+    return dataset

@@ -1,0 +1,208 @@
+"""Forward SCOPE on scope-rtm's tensor path: stack the field's cells once, run, unstack.
+
+Only cells inside the field are simulated; cells outside come back NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+from scope import ScopeGridRunner, campbell_lidf
+from scope.energy import EnergyBalanceOptions
+from scope.variables import annotate_dataset
+
+STACK_DIMS = ("y", "x", "time")
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+# scope-rtm's tensor workflow for each of ours (the energy balance is run by energy_balance_outputs)
+TENSOR_WORKFLOW = {"reflectance": "reflectance", "fluorescence": "layered_fluorescence", "thermal": "thermal"}
+# What the forward stage writes for each workflow
+OUTPUTS = {
+    "reflectance": ("rsot",),
+    "fluorescence": ("F685", "F740", "F761", "LoutF", "EoutF", "LoF_"),
+    "thermal": ("Loutt", "Eoutt"),
+    "energy-balance": (
+        "Rntot", "lEtot", "Htot", "Gtot", "Actot", "Tcave", "Tsave", "F685", "F740", "LoutF", "Loutt", "Eoutt",
+        "converged", "counter", "max_error",
+    ),
+}
+FLUORESCENCE_FIELDS = ("F685", "F740", "F761", "LoutF", "EoutF", "LoF_", "F684")
+THERMAL_FIELDS = ("Loutt", "Eoutt", "Lot_")
+SPECTRAL_DIMS = {"rsot": "wavelength", "LoF_": "fluorescence_wavelength", "Lot_": "thermal_wavelength"}
+STEFAN_BOLTZMANN = 5.670374419e-8
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` = CUDA when a GPU is visible, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def build_runner(scope_root: str | Path, *, device: torch.device, dtype: torch.dtype) -> ScopeGridRunner:
+    return ScopeGridRunner.from_scope_assets(
+        lidf=campbell_lidf(57.0, device=device, dtype=dtype),
+        device=device,
+        dtype=dtype,
+        scope_root_path=str(scope_root),
+    )
+
+
+@dataclass
+class StackedCells:
+    """Tensors over the field's cells (inside-field (y, x, time) points), and where they came from."""
+
+    tensors: dict[str, torch.Tensor]
+    cell_index: np.ndarray  # flat index into the (y, x, time) grid
+    grid: xr.DataArray  # a (y, x, time) template
+
+
+def stack_cells(inputs: xr.Dataset, *, device: torch.device, dtype: torch.dtype) -> StackedCells:
+    """One tensor per input variable with the cell axis first, broadcasting field-constant ones."""
+    grid = inputs["LAI"].transpose(*STACK_DIMS)
+    inside = inputs["field_mask"].broadcast_like(grid).transpose(*STACK_DIMS).values.reshape(-1)
+    cell_index = np.flatnonzero(inside)
+    tensors = {}
+    for name, variable in inputs.data_vars.items():
+        if name == "field_mask" or not np.issubdtype(variable.dtype, np.number):
+            continue
+        extra = [dim for dim in variable.dims if dim not in STACK_DIMS]
+        values = variable.broadcast_like(grid).transpose(*STACK_DIMS, *extra).values
+        values = values.reshape(-1, *values.shape[3:])[cell_index]
+        tensors[name] = torch.as_tensor(np.ascontiguousarray(values), dtype=dtype, device=device)
+    return StackedCells(tensors=tensors, cell_index=cell_index, grid=grid)
+
+
+def energy_balance_outputs(
+    runner: ScopeGridRunner,
+    tensors: Mapping[str, torch.Tensor],
+    output_vars: Sequence[str],
+    *,
+    soil_heat_method: int = 2,
+    options: EnergyBalanceOptions | None = None,
+) -> dict[str, torch.Tensor]:
+    """Fluxes, fluorescence and thermal radiance from ONE energy-balance solve.
+
+    scope-rtm's public entry points solve the balance again for each branch
+    (fluorescence, thermal); reusing one solution halves the cost. The
+    helpers used are scope-rtm's own, pinned by its exact version.
+    """
+    varmap = {name: name for name in tensors}
+    model = runner.energy_balance_model
+    inputs = runner._build_energy_batch_inputs(
+        tensors, varmap=varmap, hotspot_var=None, nlayers=None, soil_heat_method=soil_heat_method
+    )
+    energy = runner._solve_energy_batch(inputs, energy_options=options or EnergyBalanceOptions(),
+                                        biochem_options=None)
+    outputs = {name: getattr(energy, name) for name in output_vars if hasattr(energy, name)}
+    if any(name in FLUORESCENCE_FIELDS for name in output_vars):
+        fluorescence = model._fluorescence_from_energy(
+            energy=energy, leafbio=inputs.leafbio, soil_refl=inputs.soil_refl, lai=inputs.lai, tts=inputs.tts,
+            tto=inputs.tto, psi=inputs.psi, Esun_sw=inputs.Esun_sw, Esky_sw=inputs.Esky_sw,
+            hotspot=inputs.hotspot, lidf=inputs.lidf,
+        )
+        outputs.update({n: getattr(fluorescence, n) for n in output_vars if n in FLUORESCENCE_FIELDS})
+    if any(name in THERMAL_FIELDS for name in output_vars):
+        thermal = model._thermal_from_energy(
+            energy=energy, lai=inputs.lai, tts=inputs.tts, tto=inputs.tto, psi=inputs.psi,
+            thermal_optics=inputs.soil.thermal_optics, hotspot=inputs.hotspot, lidf=inputs.lidf, wlT=None,
+        )
+        outputs.update({n: getattr(thermal, n) for n in output_vars if n in THERMAL_FIELDS})
+    return outputs
+
+
+def run_tensors(
+    runner: ScopeGridRunner,
+    workflow: str,
+    tensors: Mapping[str, torch.Tensor],
+    output_vars: Sequence[str],
+    *,
+    chunk_size: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Run one workflow on stacked tensors, in chunks of cells when ``chunk_size`` is set."""
+    if workflow == "energy-balance":
+        n_cells = next(iter(tensors.values())).shape[0]
+        step = chunk_size or n_cells
+        pieces = [
+            energy_balance_outputs(runner, {k: v[i:i + step] for k, v in tensors.items()}, output_vars)
+            for i in range(0, n_cells, step)
+        ]
+        return {name: torch.cat([piece[name] for piece in pieces]) for name in pieces[0]}
+    return runner.run_scope_tensors(
+        dict(tensors),
+        workflow=TENSOR_WORKFLOW[workflow],
+        output_vars=list(output_vars),
+        chunk_size=chunk_size,
+    )
+
+
+def unstack_outputs(
+    outputs: Mapping[str, torch.Tensor], stacked: StackedCells, spectral_coords: Mapping[str, np.ndarray]
+) -> xr.Dataset:
+    """Put cell outputs back on the (y, x, time) grid, NaN outside the field."""
+    grid = stacked.grid
+    n_grid = grid.size
+    data_vars = {}
+    for name, tensor in outputs.items():
+        values = tensor.detach().to("cpu", torch.float64).numpy()
+        full = np.full((n_grid, *values.shape[1:]), np.nan)
+        full[stacked.cell_index] = values
+        dims = list(STACK_DIMS)
+        coords = {dim: grid[dim].values for dim in STACK_DIMS}
+        if values.ndim == 2:
+            dim = SPECTRAL_DIMS.get(name, f"{name}_dim")
+            dims.append(dim)
+            if dim in spectral_coords and len(spectral_coords[dim]) == values.shape[1]:
+                coords[dim] = spectral_coords[dim]
+        data_vars[name] = xr.DataArray(full.reshape(*grid.shape, *values.shape[1:]), dims=dims, coords=coords)
+    dataset = annotate_dataset(xr.Dataset(data_vars))
+    if "Eoutt" in dataset:
+        dataset["LST"] = (dataset["Eoutt"] / STEFAN_BOLTZMANN) ** 0.25 - 273.15
+        dataset["LST"].attrs.update(
+            units="degC", long_name="broadband radiometric surface temperature from Eoutt (emissivity 1)"
+        )
+    return dataset
+
+
+def run_forward(
+    inputs: xr.Dataset,
+    workflow: str,
+    *,
+    scope_root: str | Path,
+    device: str = "auto",
+    dtype: str = "float64",
+    chunk_size: int | None = None,
+    output_vars: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """Simulate the field's cells with scope-rtm and return the outputs on the input grid."""
+    torch_device = resolve_device(device)
+    torch_dtype = DTYPES[dtype]
+    runner = build_runner(scope_root, device=torch_device, dtype=torch_dtype)
+    stacked = stack_cells(inputs, device=torch_device, dtype=torch_dtype)
+    with torch.no_grad():
+        outputs = run_tensors(runner, workflow, stacked.tensors, output_vars or OUTPUTS[workflow],
+                              chunk_size=chunk_size)
+    spectral = runner.fluspect.spectral
+    coords = {"wavelength": spectral.wlP.cpu().numpy(), "fluorescence_wavelength": spectral.wlF.cpu().numpy()}
+    dataset = unstack_outputs(outputs, stacked, coords)
+    dataset.attrs.update(scope_workflow=workflow, torch_device=str(torch_device), torch_dtype=dtype)
+    return dataset
+
+
+def report_convergence(outputs: xr.Dataset) -> list[str]:
+    """One line per energy-balance cell that did not converge (empty for other workflows)."""
+    if "converged" not in outputs:
+        return []
+    converged = outputs["converged"].transpose(*STACK_DIMS)
+    lines = []
+    for iy, ix, it in np.argwhere(converged.values == 0):
+        cell = outputs.isel(y=iy, x=ix, time=it)
+        lines.append(
+            f"energy balance did not converge at pixel (y={iy}, x={ix}), {str(cell['time'].values)[:16]}: "
+            f"energy error {float(cell['max_error']):.3g} W m-2 after {int(cell['counter'])} iterations"
+        )
+    return lines

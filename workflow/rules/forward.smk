@@ -1,0 +1,24 @@
+rule forward:
+    input:
+        inputs="results/inputs/{workflow}.nc",
+        assets=SCOPE_ASSETS,
+    output:
+        outputs="results/forward/{workflow}.nc",
+        quicklook=report(
+            "results/forward/{workflow}.png",
+            caption="../report/forward_quicklook.rst",
+            category="Forward SCOPE",
+            labels={"workflow": "{workflow}"},
+        ),
+    params:
+        scope=config["scope"],
+        config=config,
+    threads: 2
+    log:
+        "results/logs/forward/{workflow}.log",
+    benchmark:
+        "results/benchmarks/forward/{workflow}.tsv"
+    conda:
+        "../../envs/scope.yaml"
+    script:
+        "../scripts/forward.py"

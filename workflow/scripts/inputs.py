@@ -1,0 +1,27 @@
+import xarray as xr
+
+from scopecal.inputs import prepare_inputs
+from scopecal.logs import log_to
+from scopecal.netcdf import write_netcdf
+
+log = log_to(snakemake.log[0])
+scope = snakemake.params.scope
+with (
+    xr.open_dataset(snakemake.input.biophysics) as biophysics,
+    xr.open_dataset(snakemake.input.weather) as weather,
+    xr.open_dataset(snakemake.input.geometry) as geometry,
+):
+    inputs = prepare_inputs(
+        biophysics.load(),
+        weather.load(),
+        geometry.load(),
+        workflow=snakemake.wildcards.workflow,
+        scope_root=snakemake.input.assets,
+        fqe=scope["fqe"],
+        temperature_offsets=scope["temperature_offsets"],
+        energy_balance=scope["energy_balance"],
+        canopy_height_m=scope["canopy_height_m"],
+        measurement_height_m=scope["measurement_height_m"],
+    )
+write_netcdf(inputs, snakemake.output[0], snakemake.params.config)
+log.info("%s inputs: %s, variables %s", snakemake.wildcards.workflow, dict(inputs.sizes), sorted(inputs.data_vars))
