@@ -26,9 +26,7 @@ def check_scope_assets(root: str | Path) -> Path:
         )
     missing = [name for name in REQUIRED_FILES if not (root / name).is_file()]
     if missing:
-        raise FileNotFoundError(
-            f"SCOPE asset folder {root} (config key scope_assets.path) lacks: {', '.join(missing)}"
-        )
+        raise FileNotFoundError(f"SCOPE asset folder {root} (config key scope_assets.path) lacks: {', '.join(missing)}")
     return root
 
 

@@ -8,8 +8,15 @@ import numpy as np
 import xarray as xr
 from arc_scope.bridge.convert import arc_npz_to_scope_inputs
 
-BIO_UNITS = {"N": "1", "cab": "ug cm-2", "cm": "g cm-2", "cw": "g cm-2", "lai": "m2 m-2", "ala": "degree",
-             "cbrown": "1"}
+BIO_UNITS = {
+    "N": "1",
+    "cab": "ug cm-2",
+    "cm": "g cm-2",
+    "cw": "g cm-2",
+    "lai": "m2 m-2",
+    "ala": "degree",
+    "cbrown": "1",
+}
 
 
 def bridge_arc_npz(npz_path: str | Path, year: int) -> xr.Dataset:
@@ -25,9 +32,7 @@ def bridge_arc_npz(npz_path: str | Path, year: int) -> xr.Dataset:
     dataset = xr.Dataset(
         {
             "post_bio": post_bio.drop_vars("spatial_ref", errors="ignore"),
-            "post_bio_scale": post_bio_scale.drop_vars("spatial_ref", errors="ignore").rename(
-                band="scale_band"
-            ),
+            "post_bio_scale": post_bio_scale.drop_vars("spatial_ref", errors="ignore").rename(band="scale_band"),
         }
     )
     dataset["post_bio"].attrs.update(

@@ -34,8 +34,9 @@ def check_config(config: Mapping[str, Any]) -> None:
     if end < start:
         errors.append(f"season.end ({end}) is before season.start ({start})")
     if end.year != start.year:
-        errors.append(f"season.start and season.end must lie in one year (ARC counts days of year), got {start} "
-                      f"and {end}")
+        errors.append(
+            f"season.start and season.end must lie in one year (ARC counts days of year), got {start} and {end}"
+        )
     if config["field"]["geojson"] and not Path(config["field"]["geojson"]).is_file():
         errors.append(f"field.geojson: file {config['field']['geojson']} does not exist")
     retrieval = config["retrieval"]

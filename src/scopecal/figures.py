@@ -13,13 +13,19 @@ import xarray as xr  # noqa: E402
 
 # Headline quantities per workflow: (label, how to pick them from the output)
 HEADLINES = {
-    "reflectance": [("red reflectance (650 nm)", lambda d: d["rsot"].sel(wavelength=650.0)),
-                    ("NIR reflectance (865 nm)", lambda d: d["rsot"].sel(wavelength=865.0))],
+    "reflectance": [
+        ("red reflectance (650 nm)", lambda d: d["rsot"].sel(wavelength=650.0)),
+        ("NIR reflectance (865 nm)", lambda d: d["rsot"].sel(wavelength=865.0)),
+    ],
     "fluorescence": [("F740", lambda d: d["F740"]), ("F685", lambda d: d["F685"])],
     "thermal": [("Loutt", lambda d: d["Loutt"]), ("LST", lambda d: d["LST"])],
-    "energy-balance": [("lEtot", lambda d: d["lEtot"]), ("Htot", lambda d: d["Htot"]),
-                       ("Rntot", lambda d: d["Rntot"]), ("F740", lambda d: d["F740"]),
-                       ("LST", lambda d: d["LST"])],
+    "energy-balance": [
+        ("lEtot", lambda d: d["lEtot"]),
+        ("Htot", lambda d: d["Htot"]),
+        ("Rntot", lambda d: d["Rntot"]),
+        ("F740", lambda d: d["F740"]),
+        ("LST", lambda d: d["LST"]),
+    ],
 }
 
 
@@ -30,8 +36,9 @@ def _units(variable: xr.DataArray) -> str:
 def quicklook(outputs: xr.Dataset, workflow: str, path: str | Path) -> None:
     """One row per headline quantity: a map at the first and last date, and every pixel's time series."""
     headlines = HEADLINES[workflow]
-    fig, axes = plt.subplots(len(headlines), 3, figsize=(12, 3.2 * len(headlines)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1, 1.6]})
+    fig, axes = plt.subplots(
+        len(headlines), 3, figsize=(12, 3.2 * len(headlines)), squeeze=False, gridspec_kw={"width_ratios": [1, 1, 1.6]}
+    )
     for row, (label, pick) in zip(axes, headlines, strict=True):
         variable = pick(outputs)
         units = _units(variable)

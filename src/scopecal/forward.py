@@ -26,8 +26,21 @@ OUTPUTS = {
     "fluorescence": ("F685", "F740", "F761", "LoutF", "EoutF", "LoF_"),
     "thermal": ("Loutt", "Eoutt"),
     "energy-balance": (
-        "Rntot", "lEtot", "Htot", "Gtot", "Actot", "Tcave", "Tsave", "F685", "F740", "LoutF", "Loutt", "Eoutt",
-        "converged", "counter", "max_error",
+        "Rntot",
+        "lEtot",
+        "Htot",
+        "Gtot",
+        "Actot",
+        "Tcave",
+        "Tsave",
+        "F685",
+        "F740",
+        "LoutF",
+        "Loutt",
+        "Eoutt",
+        "converged",
+        "counter",
+        "max_error",
     ),
 }
 FLUORESCENCE_FIELDS = ("F685", "F740", "F761", "LoutF", "EoutF", "LoF_", "F684")
@@ -96,20 +109,34 @@ def energy_balance_outputs(
     inputs = runner._build_energy_batch_inputs(
         tensors, varmap=varmap, hotspot_var=None, nlayers=None, soil_heat_method=soil_heat_method
     )
-    energy = runner._solve_energy_batch(inputs, energy_options=options or EnergyBalanceOptions(),
-                                        biochem_options=None)
+    energy = runner._solve_energy_batch(inputs, energy_options=options or EnergyBalanceOptions(), biochem_options=None)
     outputs = {name: getattr(energy, name) for name in output_vars if hasattr(energy, name)}
     if any(name in FLUORESCENCE_FIELDS for name in output_vars):
         fluorescence = model._fluorescence_from_energy(
-            energy=energy, leafbio=inputs.leafbio, soil_refl=inputs.soil_refl, lai=inputs.lai, tts=inputs.tts,
-            tto=inputs.tto, psi=inputs.psi, Esun_sw=inputs.Esun_sw, Esky_sw=inputs.Esky_sw,
-            hotspot=inputs.hotspot, lidf=inputs.lidf,
+            energy=energy,
+            leafbio=inputs.leafbio,
+            soil_refl=inputs.soil_refl,
+            lai=inputs.lai,
+            tts=inputs.tts,
+            tto=inputs.tto,
+            psi=inputs.psi,
+            Esun_sw=inputs.Esun_sw,
+            Esky_sw=inputs.Esky_sw,
+            hotspot=inputs.hotspot,
+            lidf=inputs.lidf,
         )
         outputs.update({n: getattr(fluorescence, n) for n in output_vars if n in FLUORESCENCE_FIELDS})
     if any(name in THERMAL_FIELDS for name in output_vars):
         thermal = model._thermal_from_energy(
-            energy=energy, lai=inputs.lai, tts=inputs.tts, tto=inputs.tto, psi=inputs.psi,
-            thermal_optics=inputs.soil.thermal_optics, hotspot=inputs.hotspot, lidf=inputs.lidf, wlT=None,
+            energy=energy,
+            lai=inputs.lai,
+            tts=inputs.tts,
+            tto=inputs.tto,
+            psi=inputs.psi,
+            thermal_optics=inputs.soil.thermal_optics,
+            hotspot=inputs.hotspot,
+            lidf=inputs.lidf,
+            wlT=None,
         )
         outputs.update({n: getattr(thermal, n) for n in output_vars if n in THERMAL_FIELDS})
     return outputs
@@ -128,7 +155,7 @@ def run_tensors(
         n_cells = next(iter(tensors.values())).shape[0]
         step = chunk_size or n_cells
         pieces = [
-            energy_balance_outputs(runner, {k: v[i:i + step] for k, v in tensors.items()}, output_vars)
+            energy_balance_outputs(runner, {k: v[i : i + step] for k, v in tensors.items()}, output_vars)
             for i in range(0, n_cells, step)
         ]
         return {name: torch.cat([piece[name] for piece in pieces]) for name in pieces[0]}
@@ -184,8 +211,9 @@ def run_forward(
     runner = build_runner(scope_root, device=torch_device, dtype=torch_dtype)
     stacked = stack_cells(inputs, device=torch_device, dtype=torch_dtype)
     with torch.no_grad():
-        outputs = run_tensors(runner, workflow, stacked.tensors, output_vars or OUTPUTS[workflow],
-                              chunk_size=chunk_size)
+        outputs = run_tensors(
+            runner, workflow, stacked.tensors, output_vars or OUTPUTS[workflow], chunk_size=chunk_size
+        )
     spectral = runner.fluspect.spectral
     coords = {"wavelength": spectral.wlP.cpu().numpy(), "fluorescence_wavelength": spectral.wlF.cpu().numpy()}
     dataset = unstack_outputs(outputs, stacked, coords)

@@ -10,7 +10,6 @@ from pathlib import Path
 def log_to(path: str | Path) -> logging.Logger:
     stream = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the job
     sys.stdout = sys.stderr = stream
-    logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        force=True)
+    logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     logging.captureWarnings(True)
     return logging.getLogger("scopecal")

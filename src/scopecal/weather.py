@@ -42,8 +42,9 @@ def load_local_weather(
     return check_weather(dataset, path)
 
 
-def fetch_era5_weather(bounds: tuple[float, float, float, float], *, start: datetime, end: datetime,
-                       cache_dir: str | Path) -> xr.Dataset:
+def fetch_era5_weather(
+    bounds: tuple[float, float, float, float], *, start: datetime, end: datetime, cache_dir: str | Path
+) -> xr.Dataset:
     """ERA5 single levels through arcope's provider (needs cdsapi and Copernicus CDS credentials)."""
     has_credentials = Path("~/.cdsapirc").expanduser().is_file() or "CDSAPI_KEY" in os.environ
     if not has_credentials:

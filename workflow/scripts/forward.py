@@ -11,8 +11,14 @@ torch.set_num_threads(snakemake.threads)
 scope = snakemake.params.scope
 workflow = snakemake.wildcards.workflow
 with xr.open_dataset(snakemake.input.inputs) as inputs:
-    outputs = run_forward(inputs.load(), workflow, scope_root=snakemake.input.assets, device=scope["device"],
-                          dtype=scope["dtype"], chunk_size=scope.get("chunk_size"))
+    outputs = run_forward(
+        inputs.load(),
+        workflow,
+        scope_root=snakemake.input.assets,
+        device=scope["device"],
+        dtype=scope["dtype"],
+        chunk_size=scope.get("chunk_size"),
+    )
 log.info("%s on %s (%s), %d threads", workflow, outputs.attrs["torch_device"], scope["dtype"], snakemake.threads)
 for line in report_convergence(outputs):
     log.warning(line)

@@ -24,9 +24,17 @@ elif source == "npz":
 else:
     arc = settings["arc"]
     raw = f"{output}.arc.npz"
-    retrieval.run_arc(geojson=geojson, start=start, end=end, start_of_season=arc["start_of_season"],
-                      crop=config["field"]["crop"], output_npz=raw, num_samples=arc["num_samples"],
-                      growth_season_length=arc["growth_season_length"], s2_data_folder=arc["s2_data_folder"],
-                      data_source=arc["data_source"])
+    retrieval.run_arc(
+        geojson=geojson,
+        start=start,
+        end=end,
+        start_of_season=arc["start_of_season"],
+        crop=config["field"]["crop"],
+        output_npz=raw,
+        num_samples=arc["num_samples"],
+        growth_season_length=arc["growth_season_length"],
+        s2_data_folder=arc["s2_data_folder"],
+        data_source=arc["data_source"],
+    )
     retrieval.save_arc_npz(output, retrieval.load_arc_npz(raw), source="arc", note="ARC arc_field retrieval")
     log.info("ARC retrieval written to %s", output)
