@@ -47,6 +47,8 @@ FLUORESCENCE_FIELDS = ("F685", "F740", "F761", "LoutF", "EoutF", "LoF_", "F684")
 THERMAL_FIELDS = ("Loutt", "Eoutt", "Lot_")
 SPECTRAL_DIMS = {"rsot": "wavelength", "LoF_": "fluorescence_wavelength", "Lot_": "thermal_wavelength"}
 STEFAN_BOLTZMANN = 5.670374419e-8
+# scope-rtm 0.4.13's registry gives these wavelength-integrated radiances the spectral unit
+INTEGRATED_RADIANCE_UNITS = {"Loutt": "W m-2 sr-1", "LoutF": "W m-2 sr-1"}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -187,6 +189,9 @@ def unstack_outputs(
                 coords[dim] = spectral_coords[dim]
         data_vars[name] = xr.DataArray(full.reshape(*grid.shape, *values.shape[1:]), dims=dims, coords=coords)
     dataset = annotate_dataset(xr.Dataset(data_vars))
+    for name, units in INTEGRATED_RADIANCE_UNITS.items():
+        if name in dataset:
+            dataset[name].attrs["units"] = units
     if "Eoutt" in dataset:
         dataset["LST"] = (dataset["Eoutt"] / STEFAN_BOLTZMANN) ** 0.25 - 273.15
         dataset["LST"].attrs.update(

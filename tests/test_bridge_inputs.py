@@ -1,0 +1,128 @@
+"""Bridge coding and the time alignment of SCOPE inputs."""
+
+from datetime import date, datetime
+
+import numpy as np
+import pytest
+import xarray as xr
+from arc_scope.bridge.parameter_map import BIO_SCALES
+
+from scopecal import bridge, geometry, inputs, retrieval, weather
+from scopecal.config import default_field_geojson, default_weather_csv
+
+COLUMNS = dict(
+    Rin="sw_down_wm2", Rli="lw_down_wm2", Ta="air_temp_c", ea="vapour_pressure_hpa", p="pressure_hpa", u="wind_speed_ms"
+)
+SETTINGS = dict(
+    fqe=0.012,
+    temperature_offsets=dict(Tcu=3.0, Tch=1.0, Tsu=8.0, Tsh=3.0),
+    energy_balance=dict(Cd=0.3, rwc=0.0, rss=500.0, rbs=10.0, Ca=410.0, Oa=209.0, Vcmax25=60.0, BallBerrySlope=8.0),
+    canopy_height_m=1.0,
+    measurement_height_m=10.0,
+)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    grid = retrieval.field_grid(default_field_geojson(), 30.0, (3, 3))
+    doys = retrieval.acquisition_doys(date(2021, 6, 1), date(2021, 8, 31), 30)
+    arrays = retrieval.synthetic_arc_output(grid, doys, seed=5)
+    path = tmp_path_factory.mktemp("arc") / "arc.npz"
+    retrieval.save_arc_npz(path, arrays, source="synthetic", note="test")
+    biophysics = bridge.bridge_arc_npz(path, 2021)
+    forcing = weather.load_local_weather(
+        default_weather_csv(), COLUMNS, start=datetime(2021, 5, 1), end=datetime(2021, 9, 30)
+    )
+    angles = geometry.observation_geometry(
+        doys, 2021, default_field_geojson(), overpass_local_solar_hour=10.5, viewing_zenith=0.0, viewing_azimuth=0.0
+    )
+    return arrays, biophysics, forcing, angles
+
+
+def test_bridge_decodes_arc_integers_to_physical_units(chain):
+    arrays, biophysics, _, _ = chain
+    mask = arrays["mask"]
+    post_bio = biophysics["post_bio"].transpose("y", "x", "band", "time").values
+    expected = arrays["post_bio_tensor"] * np.asarray(BIO_SCALES)[None, :, None]
+    np.testing.assert_allclose(post_bio[~mask], expected)
+    assert np.isnan(post_bio[mask]).all()
+    np.testing.assert_array_equal(biophysics["field_mask"].values, ~mask)
+    assert biophysics.attrs["retrieval_source"] == "synthetic"
+
+
+def test_every_input_time_carries_its_own_acquisition(chain, scope_assets):
+    _, biophysics, forcing, angles = chain
+    prepared = inputs.prepare_inputs(
+        biophysics, forcing, angles, workflow="reflectance", scope_root=scope_assets, **SETTINGS
+    )
+    np.testing.assert_array_equal(prepared["time"].values, angles["time"].values)
+    retrieved_lai = biophysics["post_bio"].sel(band="lai").transpose("y", "x", "time").values
+    inside = biophysics["field_mask"].values
+    np.testing.assert_array_equal(prepared["LAI"].transpose("y", "x", "time").values[inside], retrieved_lai[inside])
+    assert np.isfinite(prepared["LAI"].values[inside]).all()  # the last date too
+
+
+def test_unaligned_preparation_would_blend_dates(chain, scope_assets):
+    """What the alignment prevents: scope-rtm interpolating 00:00 retrievals onto ~10:10 overpasses."""
+    from scope.io import ScopeInputFiles, prepare_scope_input_dataset
+
+    _, biophysics, forcing, angles = chain
+    naive = prepare_scope_input_dataset(
+        forcing,
+        angles,
+        biophysics["post_bio"],
+        biophysics["post_bio_scale"].rename(scale_band="band"),
+        scope_root_path=scope_assets,
+        scope_files=ScopeInputFiles(atmos_file=scope_assets / "input/radiationdata"),
+    )
+    retrieved = biophysics["post_bio"].sel(band="lai").transpose("y", "x", "time").values
+    inside = biophysics["field_mask"].values
+    naive_lai = naive["LAI"].transpose("y", "x", "time").values[inside]
+    assert np.isnan(naive_lai[:, -1]).all()
+    assert not np.allclose(naive_lai[:, 0], retrieved[inside][:, 0])
+
+
+@pytest.mark.parametrize("workflow", inputs.WORKFLOWS)
+def test_inputs_per_workflow_are_complete_and_finite(chain, scope_assets, workflow):
+    _, biophysics, forcing, angles = chain
+    prepared = inputs.prepare_inputs(
+        biophysics, forcing, angles, workflow=workflow, scope_root=scope_assets, **SETTINGS
+    )
+    expected = {
+        "reflectance": {"LAI", "Cab", "tts", "psi"},
+        "fluorescence": {"fqe", "Esun_", "Esky_"},
+        "thermal": {"Tcu", "Tch", "Tsu", "Tsh"},
+        "energy-balance": {"rss", "rbs", "Esky_lw", "Esun_sw"},
+    }
+    assert expected[workflow] <= set(prepared.data_vars)
+    assert prepared["LAI"].attrs["units"]
+    if workflow == "thermal":
+        np.testing.assert_allclose(prepared["Tsu"] - prepared["Ta"], 8.0)
+
+
+def test_sky_longwave_spectrum_integrates_to_rli():
+    rli = xr.DataArray([300.0, 380.0], dims="time")
+    wavelength = np.concatenate([np.arange(2500.0, 15001.0, 100.0), np.arange(16000.0, 50001.0, 1000.0)])
+    spectrum = inputs.longwave_sky_spectrum(rli, wavelength)
+    np.testing.assert_allclose(np.trapezoid(spectrum.values, wavelength / 1000.0, axis=-1), rli.values)
+
+
+def test_missing_overpass_and_uncovered_weather_are_errors(chain, scope_assets):
+    _, biophysics, forcing, angles = chain
+    with pytest.raises(ValueError, match="retrieval dates without an overpass"):
+        inputs.align_retrieval_times(biophysics["post_bio"], angles["time"].values[:-1])
+    short = forcing.sel(time=slice("2021-06-10", None))
+    with pytest.raises(ValueError, match="does not cover the overpasses"):
+        inputs.prepare_inputs(biophysics, short, angles, workflow="thermal", scope_root=scope_assets, **SETTINGS)
+
+
+def test_nan_input_inside_the_field_is_named(chain, scope_assets):
+    _, biophysics, forcing, angles = chain
+    prepared = inputs.prepare_inputs(
+        biophysics, forcing, angles, workflow="thermal", scope_root=scope_assets, **SETTINGS
+    )
+    inside = np.argwhere(prepared["field_mask"].values)[0]
+    prepared["Tcu"] = prepared["Tcu"].broadcast_like(prepared["LAI"]).copy()
+    prepared["Tcu"][dict(y=inside[0], x=inside[1], time=0)] = np.nan
+    with pytest.raises(ValueError, match=r"Tcu \(1 values\)"):
+        inputs.check_finite_in_field(prepared)

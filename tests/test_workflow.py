@@ -1,0 +1,165 @@
+"""The Snakemake workflow itself: lint, plan, config rejections, and an end-to-end run."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+from conftest import ROOT, SHARED_ASSETS
+from snakemake.utils import validate
+
+from scopecal.config import check_config
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+ASSETS = f"scope_assets={SHARED_ASSETS}"
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "envs", ".test")
+
+
+def snakemake(*args, cwd=ROOT, check=True):
+    result = subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def default_config():
+    return yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint", "--config", ASSETS)
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_dry_run_plans_the_full_default_dag():
+    result = snakemake("-n", "--forceall", "--config", ASSETS)
+    stats = result.stdout.split("Job stats:")[1].split("\n\n")[0]
+    counts = {row.split()[0]: int(row.split()[1]) for row in stats.splitlines()[3:] if row.strip()}
+    assert counts == {
+        "retrieval": 1,
+        "weather": 1,
+        "bridge": 1,
+        "geometry": 1,
+        "inputs": 4,
+        "forward": 4,
+        "all": 1,
+        "total": 13,
+    }
+
+
+def test_default_config_without_assets_plans_the_fetch():
+    result = snakemake("-n")
+    assert "fetch_scope_assets" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["scope"].update(dtype="float16"), "'float16' is not one of ['float64', 'float32']"),
+        (lambda c: c["scope"].update(workflows=["sif"]), "'sif' is not one of"),
+        (lambda c: c["retrieval"].update(source="sentinel"), "'sentinel' is not one of ['synthetic', 'npz', 'arc']"),
+        (lambda c: c["field"].update(pixel_size_m=-10), "-10 is less than or equal to the minimum of 0"),
+        (lambda c: c["scope"].update(devise="cpu"), "Additional properties are not allowed ('devise' was unexpected)"),
+        (lambda c: c["season"].update(start="June 2021"), "'June 2021' does not match"),
+        (lambda c: c["weather"]["local"]["columns"].pop("Rli"), "'Rli' is a required property"),
+    ],
+)
+def test_schema_rejects_bad_values_naming_them(change, message):
+    config = default_config()
+    change(config)
+    with pytest.raises(Exception) as error:
+        validate(config, str(ROOT / "config/schema.yaml"))
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["season"].update(end="2021-05-01"), "season.end (2021-05-01) is before season.start"),
+        (lambda c: c["season"].update(end="2022-07-01"), "must lie in one year"),
+        (lambda c: c["retrieval"].update(source="npz"), "retrieval.npz.path must name an ARC output file"),
+        (lambda c: c["field"].update(geojson="no/such.geojson"), "field.geojson: file no/such.geojson does not exist"),
+    ],
+)
+def test_cross_field_checks_name_the_key(change, message):
+    config = default_config()
+    change(config)
+    with pytest.raises(ValueError) as error:
+        check_config(config)
+    assert message in str(error.value)
+
+
+def test_invalid_config_stops_before_any_job():
+    result = snakemake("--cores", "1", "--config", ASSETS, "scope_assets=/nonexistent/scope", check=False)
+    assert result.returncode != 0
+    assert "/nonexistent/scope does not exist (config key scope_assets.path)" in result.stdout + result.stderr
+    assert "Building DAG" not in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def e2e_run(tmp_path_factory):
+    """The default config on a 3x3-pixel field with 4 dates (.test/config.yaml), in a scratch copy."""
+    work = tmp_path_factory.mktemp("e2e")
+    for name in WORKFLOW_FILES:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
+    snakemake("--cores", "2", "--configfile", ".test/config.yaml", "--config", ASSETS, cwd=work)
+    return work
+
+
+EXPECTED = {
+    "reflectance": {"rsot": None},
+    "fluorescence": {"F740": "W m-2 um-1 sr-1", "F685": "W m-2 um-1 sr-1", "LoutF": "W m-2 sr-1"},
+    "thermal": {"Loutt": "W m-2 sr-1", "Eoutt": "W m-2", "LST": "degC"},
+    "energy-balance": {
+        "lEtot": "W m-2",
+        "Htot": "W m-2",
+        "Rntot": "W m-2",
+        "F740": "W m-2 um-1 sr-1",
+        "Loutt": "W m-2 sr-1",
+        "LST": "degC",
+        "converged": None,
+        "counter": None,
+    },
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("workflow", list(EXPECTED))
+def test_end_to_end_outputs(e2e_run, workflow):
+    with xr.open_dataset(e2e_run / f"results/forward/{workflow}.nc") as outputs:
+        with xr.open_dataset(e2e_run / f"results/inputs/{workflow}.nc") as inputs:
+            inside = inputs["field_mask"].values.astype(bool)
+        assert dict(outputs.sizes).items() >= {"y": 3, "x": 3, "time": 4}.items()
+        for name, units in EXPECTED[workflow].items():
+            variable = outputs[name].transpose("y", "x", "time", ...)
+            assert variable.attrs.get("units"), f"{name} has no units"
+            if units:
+                assert variable.attrs["units"] == units
+            assert np.isfinite(variable.values[inside]).all(), f"NaN in {name} inside the field"
+            assert np.isnan(variable.values[~inside]).all()
+        assert outputs.attrs["version_scope_rtm"] == "0.4.13" and len(outputs.attrs["config_sha256"]) == 64
+        if workflow == "energy-balance":
+            energy = outputs.where(outputs["converged"] == 1)
+            closure = energy["Rntot"] - energy["lEtot"] - energy["Htot"] - energy["Gtot"]
+            assert float(np.nanmax(np.abs(closure))) < 10.0  # W m-2, the solver's tolerance is 1
+            assert 50.0 < float(energy["lEtot"].mean()) < 500.0
+        if workflow == "reflectance":
+            rsot = outputs["rsot"].transpose("y", "x", "time", "wavelength")
+            red, nir = rsot.sel(wavelength=650.0).values[inside], rsot.sel(wavelength=865.0).values[inside]
+            assert (nir > 2 * red).all()  # vegetation
+    assert (e2e_run / f"results/forward/{workflow}.png").stat().st_size > 10_000
+    assert (e2e_run / f"results/benchmarks/forward/{workflow}.tsv").is_file()
+    assert "on cpu (float64)" in (e2e_run / f"results/logs/forward/{workflow}.log").read_text()
+
+
+@pytest.mark.e2e
+def test_end_to_end_says_the_crop_state_is_synthetic(e2e_run):
+    assert "SYNTHETIC" in (e2e_run / "results/logs/retrieval.log").read_text()
+    with xr.open_dataset(e2e_run / "results/bridge/biophysics.nc") as biophysics:
+        assert biophysics.attrs["retrieval_source"] == "synthetic"
+    logs = "".join(path.read_text() for path in (e2e_run / "results/logs").rglob("*.log"))
+    assert "it/s]" not in logs  # no scope-rtm progress bars
