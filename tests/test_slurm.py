@@ -92,6 +92,7 @@ def snakemake(workdir, scope_assets, *args, check=True):
 def slurm_jobs(log):
     """{Slurm job id: (rule, partition, state, elapsed)} of the jobs that Snakemake says it submitted."""
     ids = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
+    assert ids, f"no job went through sbatch:\n{log}"
     listing = subprocess.run(["squeue", "--states=all", "--noheader", "--jobs", ",".join(ids), "-o", "%i|%k|%P|%T|%M"],
                              capture_output=True, text=True, check=True).stdout
     jobs = {}
@@ -142,8 +143,10 @@ def test_outputs_equal_the_local_run(runs):
 
 def test_forward_log_says_which_device_it_used(runs):
     _, on_slurm, _ = runs
-    for log in (on_slurm / "results/logs/forward").glob("*.log"):
-        assert " on cpu (float64), 2 threads" in log.read_text()  # no GPU on the test node
+    logs = sorted((on_slurm / "results/logs/forward").glob("*.log"))
+    assert [log.stem for log in logs] == ["energy-balance", "reflectance"]
+    for log in logs:
+        assert f"{log.stem} on cpu (float64), 2 threads" in log.read_text()  # no GPU on the test node
 
 
 def test_gpu_request_reaches_sbatch(runs, scope_assets, tmp_path):
