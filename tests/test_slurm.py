@@ -24,6 +24,8 @@ WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "envs", ".test"
 # on top of .test/config.yaml: routing to the gpu partition without a GPU (the node has none), and two of the four
 # SCOPE workflows, to keep the test near 2 minutes on 2 cores
 NODE_CONFIG = "cluster:\n  gpu: false\n  gpu_partition: gpu\nscope:\n  workflows: [reflectance, energy-balance]\n"
+# the forward chain only (8 jobs), whatever else the default target asks for
+TARGETS = ("--", "results/forward/reflectance.nc", "results/forward/energy-balance.nc")
 # test-only executor settings: no accounting database (poll with squeue), short jobs (poll after 8 s)
 SLURM_TEST_ARGS = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "8")
 PID_FILES = ("/run/slurmd.pid", "/run/slurmctld.pid", "/run/munge/munged.pid")
@@ -80,8 +82,17 @@ def workflow_copy(path):
 
 def snakemake(workdir, scope_assets, *args, check=True):
     """Run the test config in ``workdir``; return the result and its wall time in seconds."""
-    command = [sys.executable, "-m", "snakemake", "--configfile", ".test/config.yaml", "node.yaml",
-               "--config", f"scope_assets={scope_assets}", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--configfile",
+        ".test/config.yaml",
+        "node.yaml",
+        "--config",
+        f"scope_assets={scope_assets}",
+        *args,
+    ]
     started = time.monotonic()
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     if check and result.returncode != 0:
@@ -93,8 +104,12 @@ def slurm_jobs(log):
     """{Slurm job id: (rule, partition, state, elapsed)} of the jobs that Snakemake says it submitted."""
     ids = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
     assert ids, f"no job went through sbatch:\n{log}"
-    listing = subprocess.run(["squeue", "--states=all", "--noheader", "--jobs", ",".join(ids), "-o", "%i|%k|%P|%T|%M"],
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--jobs", ",".join(ids), "-o", "%i|%k|%P|%T|%M"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     jobs = {}
     for line in listing.split():
         job_id, comment, partition, state, elapsed = line.split("|")
@@ -109,10 +124,11 @@ def runs(slurm_cluster, scope_assets, tmp_path_factory):
     """The same config run locally and through Slurm, with timings."""
     base = tmp_path_factory.mktemp("slurm")
     local = workflow_copy(base / "local")
-    _, slurm_cluster["local run"] = snakemake(local, scope_assets, "--cores", "2")
+    _, slurm_cluster["local run"] = snakemake(local, scope_assets, "--cores", "2", *TARGETS)
     on_slurm = workflow_copy(base / "slurm")
-    result, slurm_cluster["slurm run"] = snakemake(on_slurm, scope_assets, "--profile", "profiles/slurm",
-                                                   *SLURM_TEST_ARGS)
+    result, slurm_cluster["slurm run"] = snakemake(
+        on_slurm, scope_assets, "--profile", "profiles/slurm", *SLURM_TEST_ARGS, *TARGETS
+    )
     jobs = slurm_jobs(result.stdout + result.stderr)
     print("\n" + "\n".join(f"{name}: {seconds:.1f} s" for name, seconds in slurm_cluster.items()))
     print("Slurm job  rule       partition  state      elapsed")
@@ -156,8 +172,22 @@ def test_gpu_request_reaches_sbatch(runs, scope_assets, tmp_path):
     (work / "node.yaml").write_text(NODE_CONFIG.replace("gpu: false", "gpu: true"))
     target = "results/forward/reflectance.nc"
     # mtime triggers only: the changed config must not rerun the upstream jobs
-    result, _ = snakemake(work, scope_assets, "--profile", "profiles/slurm", *SLURM_TEST_ARGS, "--retries", "0",
-                          "--rerun-triggers", "mtime", "--forcerun", target, "--", target, check=False)
+    result, _ = snakemake(
+        work,
+        scope_assets,
+        "--profile",
+        "profiles/slurm",
+        *SLURM_TEST_ARGS,
+        "--retries",
+        "0",
+        "--rerun-triggers",
+        "mtime",
+        "--forcerun",
+        target,
+        "--",
+        target,
+        check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     call = re.search(r"sbatch call:\s*\n\s*(sbatch .*)", output).group(1)
