@@ -20,8 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 ENVS = sorted((ROOT / "envs").glob("*.yaml"))
 # import name -> package name where they differ (conda-forge names; pip names for the pip-only packages)
-MODULE_PACKAGES = {"arc_scope": "arcope", "scope": "scope-rtm", "torch": "pytorch", "yaml": "pyyaml",
-                   "osgeo": "gdal", "sklearn": "scikit-learn", "PIL": "pillow"}
+MODULE_PACKAGES = {
+    "arc_scope": "arcope",
+    "scope": "scope-rtm",
+    "torch": "pytorch",
+    "yaml": "pyyaml",
+    "osgeo": "gdal",
+    "sklearn": "scikit-learn",
+    "PIL": "pillow",
+    "dfols": "dfo-ls",
+}
 PIP_TO_CONDA = {"torch": "pytorch"}
 
 
