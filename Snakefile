@@ -1,4 +1,5 @@
-# SCOPE calibration workflow: ARC retrieval -> bridge -> weather -> geometry -> SCOPE inputs -> forward SCOPE.
+# SCOPE calibration workflow: ARC retrieval -> bridge -> weather -> geometry -> SCOPE inputs -> forward SCOPE,
+# twin observations -> one calibration job per (problem, observation set, optimizer, start) -> summary.
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -18,9 +19,12 @@ include: "workflow/rules/weather.smk"
 include: "workflow/rules/geometry.smk"
 include: "workflow/rules/inputs.smk"
 include: "workflow/rules/forward.smk"
+include: "workflow/rules/twin.smk"
+include: "workflow/rules/calibration.smk"
 
 
 rule all:
     input:
         forward_outputs(),
+        "results/calibration/summary.csv",
     default_target: True

@@ -50,3 +50,53 @@ def check_config(config: Mapping[str, Any]) -> None:
         errors.append(f"weather.local.path: file {local_path} does not exist")
     if errors:
         raise ValueError("invalid config:\n- " + "\n- ".join(errors))
+    check_calibration(config)
+
+
+def optimizer_setup(config: Mapping[str, Any], label: str) -> tuple[str, dict]:
+    """(registry name, options) of an optimizer label in ``calibration.optimizers``."""
+    options = dict(config["calibration"]["optimizers"][label])
+    return options.pop("method", label), options
+
+
+def calibration_jobs(config: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Every (problem, observations, optimizer, start) the config asks for."""
+    from .problems import problem_from_config
+
+    jobs = []
+    for name in config["calibration"]["problems"]:
+        spec = config["problems"][name]
+        problem = problem_from_config(name, spec)
+        for observation_set in problem.observation_sets:
+            for label in spec.get("optimizers") or config["calibration"]["optimizers"]:
+                for start in range(problem.n_starts):
+                    jobs.append(
+                        dict(
+                            problem=name, observations=observation_set.name, optimizer=label, start=f"start{start + 1}"
+                        )
+                    )
+    return jobs
+
+
+def check_calibration(config: Mapping[str, Any]) -> None:
+    """Raise ValueError naming the key of a problem or optimizer that cannot run."""
+    from .problems import problem_from_config
+
+    errors = []
+    labels = config["calibration"]["optimizers"]
+    for name in config["calibration"]["problems"]:
+        if name not in config["problems"]:
+            errors.append(
+                f"calibration.problems: {name!r} is not defined under problems ({sorted(config['problems'])})"
+            )
+            continue
+        spec = config["problems"][name]
+        try:
+            problem_from_config(name, spec)
+        except ValueError as error:
+            errors.append(f"problems.{name}: {error}")
+        unknown = sorted(set(spec.get("optimizers", [])) - set(labels))
+        if unknown:
+            errors.append(f"problems.{name}.optimizers: {unknown} not in calibration.optimizers ({sorted(labels)})")
+    if errors:
+        raise ValueError("invalid config:\n- " + "\n- ".join(errors))

@@ -14,7 +14,12 @@ import torch
 import xarray as xr
 from scope import ScopeGridRunner, campbell_lidf
 from scope.energy import EnergyBalanceOptions
+from scope.runners import grid as scope_grid
 from scope.variables import annotate_dataset
+
+# scope-rtm 0.4.13 draws a tqdm bar on every call (one per calibration evaluation); TQDM_DISABLE only works
+# if set before torch imports tqdm, so switch off the helper the bars come from.
+scope_grid._tqdm = None
 
 STACK_DIMS = ("y", "x", "time")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}

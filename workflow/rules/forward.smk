@@ -15,11 +15,7 @@ rule forward:
         config=config,
     threads: 2
     resources:
-        # Every SCOPE-heavy rule (forward; twin and calibrate later) carries these three lines: the GPU partition
-        # and one GPU, from config `cluster` (gpu: false on CPU-only clusters). Slurm: -p <partition> --gpus=1.
-        slurm_partition=config["cluster"]["gpu_partition"],
-        gpu=1 if config["cluster"]["gpu"] else 0,
-        gpu_model=config["cluster"]["gpu_model"] if config["cluster"]["gpu"] else None,
+        **SCOPE_HEAVY_RESOURCES,
     log:
         "results/logs/forward/{workflow}.log",
     benchmark:

@@ -1,0 +1,159 @@
+"""One calibration job: (problem, observation set, optimiser, start) -> trace, result, calibrated output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .forward import DTYPES, build_runner, resolve_device, run_forward, stack_cells
+from .metrics import summarise
+from .netcdf import config_digest
+from .objective import Objective
+from .optimizers import run_optimizer
+from .problems import Problem
+from .trace import Trace, TracedObjective
+from .twin import with_parameters
+
+log = logging.getLogger("scopecal")
+
+
+def build_objective(
+    inputs: xr.Dataset,
+    observations: xr.Dataset,
+    problem: Problem,
+    *,
+    scope_root: str | Path,
+    device: str = "auto",
+    dtype: str = "float64",
+    chunk_size: int | None = None,
+) -> Objective:
+    """Stack the observed cells' inputs once and pair them with their observations and sigmas."""
+    torch_device, torch_dtype = resolve_device(device), DTYPES[dtype]
+    stacked = stack_cells(inputs, device=torch_device, dtype=torch_dtype)
+    observed = observations["observed"].transpose("y", "x", "time").values.reshape(-1)[stacked.cell_index]
+    tensors = {name: tensor[torch.as_tensor(observed, device=torch_device)] for name, tensor in stacked.tensors.items()}
+    flat = {
+        name: observations[name].transpose("y", "x", "time").values.reshape(-1)[stacked.cell_index][observed]
+        for name in observations.data_vars
+        if name != "observed"
+    }
+    values = np.column_stack([flat[t.name] for t in problem.targets])
+    sigma = np.column_stack([flat[f"sigma_{t.name}"] for t in problem.targets])
+    if not (np.isfinite(values).all() and (sigma > 0).all()):
+        raise ValueError(f"observations for {problem.name} hold NaN or non-positive sigma at observed cells")
+    runner = build_runner(scope_root, device=torch_device, dtype=torch_dtype)
+    return Objective(runner, problem, tensors, values, sigma, chunk_size=chunk_size)
+
+
+def job_fingerprint(settings: Mapping[str, Any], observations: xr.Dataset) -> str:
+    """Digest of a job's settings and of its observations' values (not of their file, which carries a date)."""
+    digest = hashlib.sha256()
+    for name in sorted(observations.data_vars):
+        digest.update(np.ascontiguousarray(observations[name].values).tobytes())
+    return config_digest({**settings, "observations": digest.hexdigest()})
+
+
+def write_json(payload: Mapping[str, Any], path: str | Path) -> None:
+    partial = Path(path).with_name(f".{Path(path).name}.partial")
+    partial.write_text(json.dumps(payload, indent=2))
+    os.replace(partial, path)
+
+
+def calibrate(
+    objective: Objective,
+    *,
+    optimizer: str,
+    options: Mapping[str, Any],
+    start: int,
+    budget: int,
+    seed: int,
+    baseline_misfit: float,
+    directory: str | Path,
+    fingerprint: str = "",
+) -> dict:
+    """Run one optimiser from one start within the budget; the trace in ``directory`` makes it resumable."""
+    problem = objective.problem
+    trace = Trace(directory, problem, fingerprint)
+    if trace.records:
+        log.info("resuming: %d evaluations already in %s", len(trace.records), trace.record_path)
+
+    def progress(record: dict) -> None:
+        values = ", ".join(f"{name}={value:.6g}" for name, value in record["parameters"].items())
+        log.info(
+            "evaluation %d (%s): misfit %.6g%s | %s",
+            record["evaluation"],
+            record["kind"],
+            record["misfit"],
+            " FAILED" if record["failed"] else (" *" if record["improved"] else ""),
+            values,
+        )
+
+    traced = TracedObjective(objective, trace, budget, progress=progress)
+    started = time.perf_counter()
+    u0 = problem.to_scaled(problem.start(start))
+    stop_reason = run_optimizer(optimizer, traced, u0, options, seed)
+    trace.close()
+    if traced.replayed:
+        log.info(
+            "%d evaluations were replayed from the trace, %d run now",
+            traced.replayed,
+            traced.evaluations - traced.replayed,
+        )
+    records = trace.records[: traced.evaluations]
+    return {
+        "problem": problem.name,
+        "workflow": problem.workflow,
+        "optimizer": optimizer,
+        "start": start + 1,
+        "stop_reason": stop_reason,
+        "target_variables": [t.name for t in problem.targets],
+        "parameters_initial": dict(zip(problem.names, map(float, problem.start(start)), strict=True)),
+        "parameters_true": dict(zip(problem.names, map(float, problem.truth), strict=True)),
+        "evaluations": traced.evaluations,
+        "gradient_evaluations": traced.gradient_evaluations,
+        "budget": budget,
+        **summarise(records, problem, baseline_misfit),
+        "wall_time_s": time.perf_counter() - started,
+        "model_time_s": sum(record["wall_s"] for record in records),
+        "observed_cells": objective.n_cells,
+        "replayed_evaluations": traced.replayed,
+    }
+
+
+def calibrated_output(
+    inputs: xr.Dataset,
+    result: Mapping[str, Any],
+    *,
+    scope_root: str | Path,
+    device: str,
+    dtype: str,
+    chunk_size: int | None,
+) -> xr.Dataset:
+    """Forward SCOPE over the whole field at the calibrated parameters, labelled as calibrated."""
+    outputs = run_forward(
+        with_parameters(inputs, result["parameters_final"]),
+        result["workflow"],
+        scope_root=scope_root,
+        device=device,
+        dtype=dtype,
+        chunk_size=chunk_size,
+    )
+    outputs.attrs.update(
+        calibrated=1,
+        calibration_problem=result["problem"],
+        calibration_optimizer=result["optimizer"],
+        calibration_start=result["start"],
+        calibrated_parameters=json.dumps(result["parameters_final"]),
+        calibration_final_misfit=result["final_misfit"],
+    )
+    return outputs

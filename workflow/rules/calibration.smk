@@ -1,0 +1,46 @@
+rule calibrate:
+    input:
+        inputs=problem_inputs,
+        observations="results/twin/{problem}/observations/{observations}.nc",
+        assets=SCOPE_ASSETS,
+    output:
+        # evaluations.jsonl, the record a killed job resumes from, is deliberately not an output: Snakemake
+        # deletes the outputs of a failed job.
+        result=f"{CALIBRATION_DIR}/result.json",
+        trace=f"{CALIBRATION_DIR}/trace.csv",
+        calibrated=f"{CALIBRATION_DIR}/calibrated.nc",
+    params:
+        problem=lambda wildcards: PROBLEMS[wildcards.problem],
+        optimizer=lambda wildcards: optimizer_setup(config, wildcards.optimizer),
+        budget=lambda wildcards: PROBLEMS[wildcards.problem].get("budget", config["calibration"]["budget"]),
+        seed=config["calibration"]["seed"],
+        scope=config["scope"],
+        config=config,
+    threads: 2
+    resources:
+        **SCOPE_HEAVY_RESOURCES,
+    log:
+        f"results/logs/calibration/{{problem}}/{{observations}}/{{optimizer}}/{{start}}.log",
+    benchmark:
+        f"results/benchmarks/calibration/{{problem}}/{{observations}}/{{optimizer}}/{{start}}.tsv"
+    conda:
+        "../../envs/scope.yaml"
+    script:
+        "../scripts/calibrate.py"
+
+
+rule summary:
+    input:
+        calibration_results(),
+    output:
+        report(
+            "results/calibration/summary.csv",
+            caption="../report/summary.rst",
+            category="Calibration",
+        ),
+    log:
+        "results/logs/calibration/summary.log",
+    conda:
+        "../../envs/scope.yaml"
+    script:
+        "../scripts/summary.py"

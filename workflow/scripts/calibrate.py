@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import torch
+import xarray as xr
+
+from scopecal.calibrate import build_objective, calibrate, calibrated_output, job_fingerprint, write_json
+from scopecal.logs import log_to
+from scopecal.netcdf import write_netcdf
+from scopecal.problems import problem_from_config
+
+log = log_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+wildcards, params, scope = snakemake.wildcards, snakemake.params, snakemake.params.scope
+problem = problem_from_config(wildcards.problem, params.problem)
+method, options = params.optimizer
+start = int(wildcards.start.removeprefix("start")) - 1
+device = dict(device=scope["device"], dtype=scope["dtype"], chunk_size=scope.get("chunk_size"))
+with xr.open_dataset(snakemake.input.inputs) as inputs, xr.open_dataset(snakemake.input.observations) as observations:
+    inputs, observations = inputs.load(), observations.load()
+objective = build_objective(inputs, observations, problem, scope_root=snakemake.input.assets, **device)
+log.info(
+    "%s / %s / %s (%s) / %s: %d observed cells on %s, budget %d",
+    problem.name,
+    wildcards.observations,
+    wildcards.optimizer,
+    method,
+    wildcards.start,
+    objective.n_cells,
+    objective.device,
+    params.budget,
+)
+settings = dict(problem=params.problem, method=method, options=options, seed=params.seed, start=start)
+result = calibrate(
+    objective,
+    optimizer=method,
+    options=options,
+    start=start,
+    budget=params.budget,
+    seed=params.seed,
+    baseline_misfit=float(observations.attrs["baseline_misfit"]),
+    directory=Path(snakemake.output.result).parent,
+    fingerprint=job_fingerprint(settings, observations),
+)
+result.update(
+    observations=wildcards.observations, optimizer=wildcards.optimizer, method=method, device=str(objective.device)
+)
+log.info(
+    "stopped: %s; final misfit %.6g after %d evaluations (%d with gradient)",
+    result["stop_reason"],
+    result["final_misfit"],
+    result["evaluations"],
+    result["gradient_evaluations"],
+)
+write_netcdf(
+    calibrated_output(inputs, result, scope_root=snakemake.input.assets, **device),
+    snakemake.output.calibrated,
+    snakemake.params.config,
+)
+write_json(result, snakemake.output.result)
