@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
+from conftest import ROOT, workflow_copy
 
 pytestmark = pytest.mark.slurm
 
-ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_SCRIPT = ROOT / ".ci/slurm-ci.sh"
-WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "envs", ".test")
 # on top of .test/config.yaml: routing to the gpu partition without a GPU (the node has none), and two of the four
 # SCOPE workflows, to keep the test near 2 minutes on 2 cores
 NODE_CONFIG = "cluster:\n  gpu: false\n  gpu_partition: gpu\nscope:\n  workflows: [reflectance, energy-balance]\n"
@@ -70,12 +69,9 @@ def slurm_cluster():
         assert not [pid for pid in pids if alive(pid)], "a Slurm or munge daemon is still running"
 
 
-def workflow_copy(path):
-    """A scratch copy of the workflow, so the runs share no results/ with the repository or each other."""
-    path.mkdir()
-    for name in WORKFLOW_FILES:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, path / name)
+def node_workflow_copy(path):
+    """A scratch copy of the workflow with the single-node overrides beside it."""
+    workflow_copy(path)
     (path / "node.yaml").write_text(NODE_CONFIG)
     return path
 
@@ -123,9 +119,9 @@ def slurm_jobs(log):
 def runs(slurm_cluster, scope_assets, tmp_path_factory):
     """The same config run locally and through Slurm, with timings."""
     base = tmp_path_factory.mktemp("slurm")
-    local = workflow_copy(base / "local")
+    local = node_workflow_copy(base / "local")
     _, slurm_cluster["local run"] = snakemake(local, scope_assets, "--cores", "2", *TARGETS)
-    on_slurm = workflow_copy(base / "slurm")
+    on_slurm = node_workflow_copy(base / "slurm")
     result, slurm_cluster["slurm run"] = snakemake(
         on_slurm, scope_assets, "--profile", "profiles/slurm", *SLURM_TEST_ARGS, *TARGETS
     )
@@ -162,7 +158,7 @@ def test_forward_log_says_which_device_it_used(runs):
     logs = sorted((on_slurm / "results/logs/forward").glob("*.log"))
     assert [log.stem for log in logs] == ["energy-balance", "reflectance"]
     for log in logs:
-        assert f"{log.stem} on cpu (float64), 2 threads" in log.read_text()  # no GPU on the test node
+        assert f"{log.stem} on cpu (float64), 1 threads" in log.read_text()  # no GPU on the test node
 
 
 def test_gpu_request_reaches_sbatch(runs, scope_assets, tmp_path):

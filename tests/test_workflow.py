@@ -1,6 +1,6 @@
 """The Snakemake workflow itself: lint, plan, config rejections, and an end-to-end run."""
 
-import shutil
+import json
 import subprocess
 import sys
 
@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
-from conftest import ROOT, SHARED_ASSETS
+from conftest import ROOT, SHARED_ASSETS, workflow_copy
 from snakemake.utils import validate
 
 from scopecal.config import check_config
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 ASSETS = f"scope_assets={SHARED_ASSETS}"
-WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "envs", ".test")
 
 
 def snakemake(*args, cwd=ROOT, check=True):
@@ -45,8 +44,13 @@ def test_dry_run_plans_the_full_default_dag():
         "geometry": 1,
         "inputs": 4,
         "forward": 4,
+        # 4 problems x 2 observation sets; 7 optimizers on the two cheap problems, 2 on the energy balance ones
+        "truth": 4,
+        "twin": 8,
+        "calibrate": 2 * 7 + 2 * 7 + 2 * 2 + 2 * 2,
+        "summary": 1,
         "all": 1,
-        "total": 13,
+        "total": 62,
     }
 
 
@@ -102,10 +106,7 @@ def test_invalid_config_stops_before_any_job():
 @pytest.fixture(scope="module")
 def e2e_run(tmp_path_factory):
     """The default config on a 3x3-pixel field with 4 dates (.test/config.yaml), in a scratch copy."""
-    work = tmp_path_factory.mktemp("e2e")
-    for name in WORKFLOW_FILES:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
+    work = workflow_copy(tmp_path_factory.mktemp("e2e"))
     snakemake("--cores", "2", "--configfile", ".test/config.yaml", "--config", ASSETS, cwd=work)
     return work
 
@@ -163,3 +164,29 @@ def test_end_to_end_says_the_crop_state_is_synthetic(e2e_run):
         assert biophysics.attrs["retrieval_source"] == "synthetic"
     logs = "".join(path.read_text() for path in (e2e_run / "results/logs").rglob("*.log"))
     assert "it/s]" not in logs  # no scope-rtm progress bars
+
+
+@pytest.mark.e2e
+def test_end_to_end_calibration(e2e_run):
+    import pandas as pd
+
+    summary = pd.read_csv(e2e_run / "results/calibration/summary.csv")
+    assert len(summary) == 2 * 3 + 2 * 2  # sif_fqe: 3 optimizers, thermal: 2, each on clean and noisy1
+    assert summary["within_bounds"].all()
+    assert (summary["evaluations"] <= summary["budget"]).all()
+    clean = summary[summary["observations"] == "clean"].set_index(["problem", "optimizer"])
+    for optimizer in ("lbfgsb", "dfols", "gauss_newton"):
+        assert clean.loc[("sif_fqe", optimizer), "evaluations_to_1pct"] <= 10
+    for optimizer in ("dfols", "gauss_newton"):
+        assert clean.loc[("thermal_temperatures", optimizer), "evaluations_to_1pct"] <= 25
+    noisy = summary[summary["observations"] == "noisy1"]
+    assert (noisy["baseline_misfit"] > 0).all() and noisy["reached_baseline"].notna().all()
+    job = e2e_run / "results/calibration/sif_fqe/clean/dfols/start1"
+    result = json.loads((job / "result.json").read_text())
+    assert result["parameters_final"]["fqe"] == pytest.approx(0.018, rel=1e-3)
+    trace = pd.read_csv(job / "trace.csv")
+    assert len(trace) == result["evaluations"] and {"misfit", "improved", "fqe", "norm_F740"} <= set(trace.columns)
+    with xr.open_dataset(job / "calibrated.nc") as calibrated:
+        assert calibrated.attrs["calibrated"] == 1 and "F740" in calibrated
+    log = (e2e_run / "results/logs/calibration/sif_fqe/clean/dfols/start1.log").read_text()
+    assert log.count("evaluation ") >= result["evaluations"]  # one line per evaluation

@@ -21,6 +21,17 @@ def with_parameters(inputs: xr.Dataset, values: Mapping[str, float]) -> xr.Datas
 def observed_cells(field_mask: xr.DataArray, grid: xr.DataArray, observation_set: ObservationSet) -> xr.DataArray:
     """(y, x, time) True where the set observes: inside the field, on its dates and pixels, a seeded fraction."""
     observed = field_mask.astype(bool).broadcast_like(grid).transpose("y", "x", "time").copy()
+    n_dates, (ny, nx) = grid.sizes["time"], (grid.sizes["y"], grid.sizes["x"])
+    if observation_set.dates is not None and not all(0 <= d < n_dates for d in observation_set.dates):
+        raise ValueError(
+            f"observation set {observation_set.name}: sampling.dates {list(observation_set.dates)} "
+            f"must index the {n_dates} acquisitions (0..{n_dates - 1})"
+        )
+    if observation_set.pixels is not None and not all(0 <= y < ny and 0 <= x < nx for y, x in observation_set.pixels):
+        raise ValueError(
+            f"observation set {observation_set.name}: sampling.pixels {list(observation_set.pixels)} "
+            f"must lie in the {ny}x{nx} grid"
+        )
     if observation_set.dates is not None:
         keep = np.zeros(grid.sizes["time"], bool)
         keep[list(observation_set.dates)] = True

@@ -16,7 +16,6 @@ rule calibrate:
         seed=config["calibration"]["seed"],
         scope=config["scope"],
         config=config,
-    threads: 2
     resources:
         **SCOPE_HEAVY_RESOURCES,
     log:

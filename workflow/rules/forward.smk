@@ -13,7 +13,6 @@ rule forward:
     params:
         scope=config["scope"],
         config=config,
-    threads: 2
     resources:
         **SCOPE_HEAVY_RESOURCES,
     log:

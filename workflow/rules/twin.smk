@@ -8,7 +8,6 @@ rule truth:
         problem=lambda wildcards: PROBLEMS[wildcards.problem],
         scope=config["scope"],
         config=config,
-    threads: 2
     resources:
         **SCOPE_HEAVY_RESOURCES,
     log:
