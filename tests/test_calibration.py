@@ -195,3 +195,14 @@ def test_record_of_other_settings_is_not_replayed(thermal_twin, scope_assets, tm
     again = calibrate.calibrate(objective, **run, fingerprint="a")
     other = calibrate.calibrate(objective, **run, fingerprint="b")
     assert again["replayed_evaluations"] == again["evaluations"] and other["replayed_evaluations"] == 0
+
+
+def test_population_batch_equals_one_by_one(thermal_twin, scope_assets):
+    """The batched path CMA-ES takes on a GPU, run here on the CPU: same misfits as separate runs."""
+    prepared, problem, _, sets, _ = thermal_twin
+    objective = calibrate.build_objective(prepared, sets["noisy1"], problem, scope_root=scope_assets, device="cpu")
+    population = np.random.default_rng(0).uniform(0.2, 0.8, (5, 4))
+    batched = [evaluation.misfit for evaluation in objective.evaluate_population(population)]
+    separate = [objective.evaluate(u).misfit for u in population]
+    np.testing.assert_allclose(batched, separate, rtol=1e-12)
+    assert not objective.batches_populations  # a CPU device never batches

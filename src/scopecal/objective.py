@@ -73,15 +73,24 @@ class Objective:
         background = len(self.problem.parameters) if self.background_matrix is not None else 0
         return self.observations.numel() + background
 
-    def _model_residuals(self, cell_u: torch.Tensor) -> tuple[torch.Tensor, bool, int]:
-        """(cells, targets) weighted residuals for per-cell scaled parameters ``cell_u`` (cells, n_params)."""
-        tensors = dict(self.tensors)
+    def _model_residuals(
+        self, cell_u: torch.Tensor, members: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Weighted residuals (members, cells, targets) for per-cell scaled parameters ``cell_u``.
+
+        ``members`` > 1 runs that many parameter sets in one call, stacked along the cell axis. Also
+        returns, per member, whether the evaluation failed and how many cells did not converge.
+        """
+        tensors = {name: tensor.repeat(members, *[1] * (tensor.dim() - 1)) for name, tensor in self.tensors.items()}
         for index, parameter in enumerate(self.problem.parameters):
             tensors[parameter.name] = parameter.to_physical(cell_u[:, index])
         outputs = run_tensors(self.runner, self.problem.workflow, tensors, self.outputs, chunk_size=self.chunk_size)
-        model = torch.stack([outputs[name].reshape(cell_u.shape[0]) for name in self.targets], dim=1)
-        nonconverged = int((outputs["converged"] == 0).sum()) if "converged" in outputs else 0
-        failed = nonconverged > 0 or not bool(torch.isfinite(model).all())
+        model = torch.stack([outputs[name].reshape(-1) for name in self.targets], dim=1)
+        model = model.reshape(members, self.n_cells, len(self.targets))
+        nonconverged = torch.zeros(members, dtype=torch.long)
+        if "converged" in outputs:
+            nonconverged = (outputs["converged"].reshape(members, self.n_cells) == 0).sum(1).cpu()
+        failed = (nonconverged > 0) | ~torch.isfinite(model).reshape(members, -1).all(1).cpu()
         return (model - self.observations) / self.sigma, failed, nonconverged
 
     def _background_residuals(self, u: torch.Tensor) -> torch.Tensor:
@@ -97,6 +106,7 @@ class Objective:
         cell_u = u_tensor.expand(self.n_cells, n_params).clone().requires_grad_(derivative is not None)
         with torch.set_grad_enabled(derivative is not None):
             residuals, failed, nonconverged = self._model_residuals(cell_u)
+            residuals, failed, nonconverged = residuals[0], bool(failed[0]), int(nonconverged[0])
             pieces = [residuals.reshape(-1)]
             background_u = u_tensor.clone().requires_grad_(derivative is not None)
             if self.background_matrix is not None:
@@ -104,28 +114,58 @@ class Objective:
             vector = torch.cat(pieces)
         gradient = jacobian = None
         if failed:
-            values = np.full(self.n_residuals, FAILED_RESIDUAL)
             gradient = np.zeros(n_params) if derivative == "gradient" else None
             jacobian = np.zeros((self.n_residuals, n_params)) if derivative == "jacobian" else None
-        else:
-            values = vector.detach().cpu().numpy()
-            if derivative == "gradient":
-                (0.5 * (vector**2).sum()).backward()
-                gradient = cell_u.grad.sum(0).cpu().numpy()
-                if background_u.grad is not None:
-                    gradient = gradient + background_u.grad.cpu().numpy()
-            elif derivative == "jacobian":
-                jacobian = self._jacobian(residuals, cell_u, pieces, background_u)
+        elif derivative == "gradient":
+            (0.5 * (vector**2).sum()).backward()
+            gradient = cell_u.grad.sum(0).cpu().numpy()
+            if background_u.grad is not None:
+                gradient = gradient + background_u.grad.cpu().numpy()
+        elif derivative == "jacobian":
+            jacobian = self._jacobian(residuals, cell_u, pieces, background_u)
+        return self._evaluation(
+            vector.detach().cpu().numpy(),
+            failed,
+            nonconverged,
+            time.perf_counter() - started,
+            gradient=gradient,
+            jacobian=jacobian,
+        )
+
+    @property
+    def batches_populations(self) -> bool:
+        """Run a population in one call on a GPU; never for the energy balance, whose batch members interact
+        (a batch iterates until its slowest member converges), nor on a CPU, where it does not pay."""
+        return self.device.type == "cuda" and self.problem.workflow != "energy-balance"
+
+    def evaluate_population(self, population: np.ndarray) -> list[Evaluation]:
+        """Misfits of several scaled points from one model run (no derivatives)."""
+        started = time.perf_counter()
+        members = len(population)
+        cell_u = torch.as_tensor(np.asarray(population, dtype=float), dtype=self.dtype, device=self.device)
+        with torch.no_grad():
+            residuals, failed, nonconverged = self._model_residuals(cell_u.repeat_interleave(self.n_cells, 0), members)
+            vectors = [residuals[k].reshape(-1) for k in range(members)]
+            if self.background_matrix is not None:
+                vectors = [torch.cat([v, self._background_residuals(cell_u[k])]) for k, v in enumerate(vectors)]
+        seconds = (time.perf_counter() - started) / members
+        return [
+            self._evaluation(v.cpu().numpy(), bool(f), int(n), seconds)
+            for v, f, n in zip(vectors, failed, nonconverged, strict=True)
+        ]
+
+    def _evaluation(self, values: np.ndarray, failed: bool, nonconverged: int, seconds: float, **derivatives):
+        if failed:
+            values = np.full(self.n_residuals, FAILED_RESIDUAL)
         norms = values[: self.observations.numel()].reshape(self.n_cells, -1)
         return Evaluation(
             residuals=values,
             misfit=0.5 * float(values @ values),
             target_norms={name: float(np.linalg.norm(norms[:, i])) for i, name in enumerate(self.targets)},
-            gradient=gradient,
-            jacobian=jacobian,
             failed=failed,
             nonconverged_cells=nonconverged,
-            model_seconds=time.perf_counter() - started,
+            model_seconds=seconds,
+            **derivatives,
         )
 
     def _jacobian(self, residuals, cell_u, pieces, background_u) -> np.ndarray:

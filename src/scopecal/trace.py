@@ -152,7 +152,9 @@ class TracedObjective:
             return record
         if self.evaluations >= self.budget:
             raise BudgetExhausted
-        evaluation: Evaluation = self.objective.evaluate(u, derivative=derivative)
+        return self._record(u, derivative, self.objective.evaluate(u, derivative=derivative))
+
+    def _record(self, u: np.ndarray, derivative: str | None, evaluation: Evaluation) -> dict:
         record = {
             "evaluation": self.evaluations + 1,
             "kind": derivative or "value",
@@ -192,5 +194,15 @@ class TracedObjective:
         return np.array(record["residuals"]), np.array(record["jacobian"])
 
     def values(self, population: np.ndarray) -> list[float]:
-        """Misfits of a population, in order (one model run each)."""
+        """Misfits of a population, in order: one model run each, or one batched run where that pays."""
+        population = [np.asarray(u, dtype=float) for u in population]
+        if not self.objective.batches_populations:
+            return [self.value(u) for u in population]
+        new = [u for u in population if self._lookup(u, None) is None]
+        affordable = new[: max(self.budget - self.evaluations, 0)]
+        if affordable:
+            for u, evaluation in zip(affordable, self.objective.evaluate_population(np.array(affordable)), strict=True):
+                self._record(u, None, evaluation)
+        if len(affordable) < len(new):
+            raise BudgetExhausted
         return [self.value(u) for u in population]
