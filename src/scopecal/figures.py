@@ -59,3 +59,244 @@ def quicklook(outputs: xr.Dataset, workflow: str, path: str | Path) -> None:
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Calibration figures: from the traces (trace.csv) of the calibration jobs, no SCOPE runs.
+
+PARAMETER_UNITS = {
+    "fqe": "-",
+    "rss": "s m-1",
+    "rbs": "s m-1",
+    "Cd": "-",
+    "rwc": "-",
+    "Tcu": "degC",
+    "Tch": "degC",
+    "Tsu": "degC",
+    "Tsh": "degC",
+    "Vcmax25": "umol m-2 s-1",
+    "BallBerrySlope": "-",
+}
+MISFIT_LABEL = "misfit ½‖r/σ‖² (-)"
+MISFIT_FLOOR = 1e-30  # a misfit of exactly zero cannot go on a log axis
+OPTIMIZER_COLOURS = {
+    "lbfgsb": "tab:blue",
+    "dfols": "tab:orange",
+    "gauss_newton": "tab:green",
+    "neldermead": "tab:red",
+    "cmaes": "tab:purple",
+    "adam": "tab:brown",
+    "de": "tab:pink",
+}
+
+
+def parameter_label(name: str) -> str:
+    units = PARAMETER_UNITS.get(name)
+    return f"{name} ({units})" if units else name
+
+
+def optimizer_colour(label: str, index: int = 0) -> str:
+    return OPTIMIZER_COLOURS.get(label, f"C{index % 10}")
+
+
+def _save(fig, path: str | Path) -> None:
+    """Write ``path`` (PNG, SVG, ... by its suffix)."""
+    fig.savefig(path, dpi=150)
+
+
+def save_figure(fig, paths) -> None:
+    for path in [paths] if isinstance(paths, str | Path) else paths:
+        _save(fig, path)
+    plt.close(fig)
+
+
+def incumbent_misfit(misfit) -> np.ndarray:
+    return np.minimum.accumulate(np.maximum(np.asarray(misfit, dtype=float), MISFIT_FLOOR))
+
+
+def misfit_history_figure(trace, *, title: str = "", baseline_misfit: float = 0.0):
+    """Misfit against evaluation number for one job: every evaluation a point, the incumbent (best so far) a
+    line, the baseline misfit (the truth's, noisy sets) a horizontal line; for population methods (trace column
+    ``generation``) the best and worst of each generation."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
+    evaluation = trace["evaluation"].to_numpy()
+    misfit = np.maximum(trace["misfit"].to_numpy(dtype=float), MISFIT_FLOOR)
+    failed = trace["failed"].astype(str).str.lower().eq("true").to_numpy() if "failed" in trace else None
+    ax.scatter(evaluation, misfit, s=14, color="0.55", label="evaluation", zorder=2)
+    if failed is not None and failed.any():
+        ax.scatter(evaluation[failed], misfit[failed], s=30, marker="x", color="tab:red", label="failed run", zorder=3)
+    ax.step(evaluation, incumbent_misfit(misfit), where="post", color="tab:blue", lw=2, label="best so far", zorder=4)
+    if "generation" in trace and trace["generation"].notna().any():
+        generations = trace.dropna(subset=["generation"]).groupby("generation")
+        ends = generations["evaluation"].max()
+        ax.plot(
+            ends,
+            np.maximum(generations["misfit"].min(), MISFIT_FLOOR),
+            "v-",
+            color="tab:green",
+            ms=4,
+            lw=1,
+            label="generation best",
+        )
+        ax.plot(
+            ends,
+            np.maximum(generations["misfit"].max(), MISFIT_FLOOR),
+            "^-",
+            color="tab:orange",
+            ms=4,
+            lw=1,
+            label="generation worst",
+        )
+    if baseline_misfit > 0:
+        ax.axhline(baseline_misfit, color="black", ls="--", lw=1, label="baseline (truth vs. noisy obs.)")
+    ax.set_yscale("log")
+    ax.set_xlabel("model evaluation")
+    ax.set_ylabel(MISFIT_LABEL)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    fig.legend(fontsize=8, loc="outside lower center", ncol=3)
+    return fig
+
+
+def recovery_zone(parameter) -> tuple[float, float]:
+    """The band within RECOVERY_ZONE of the parameter's range around its truth."""
+    from .metrics import RECOVERY_ZONE
+
+    half = RECOVERY_ZONE * parameter.span
+    return parameter.truth - half, parameter.truth + half
+
+
+def parameter_history_figure(trace, problem, *, title: str = ""):
+    """One panel per parameter: every evaluated value (points) and the incumbent's (line) against evaluation
+    number, the truth (dashed) and the recovery zone (±5% of the range around the truth, shaded)."""
+    n = len(problem.parameters)
+    columns = min(n, 2)
+    rows = int(np.ceil(n / columns))
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(4.2 * columns + 0.6, 2.6 * rows + 1.0), squeeze=False, layout="constrained"
+    )
+    evaluation = trace["evaluation"].to_numpy()
+    misfit = trace["misfit"].to_numpy(dtype=float)
+    best = np.array([int(np.argmin(misfit[: i + 1])) for i in range(len(misfit))]) if len(misfit) else np.array([])
+    for ax, parameter in zip(axes.flat, problem.parameters, strict=False):
+        values = trace[parameter.name].to_numpy(dtype=float)
+        low, high = recovery_zone(parameter)
+        ax.axhspan(low, high, color="tab:green", alpha=0.2, lw=0, label="recovery zone (±5% of range)")
+        ax.axhline(parameter.truth, color="tab:green", ls="--", lw=1.2, label="truth")
+        ax.scatter(evaluation, values, s=10, color="0.55", label="evaluation", zorder=2)
+        if len(best):
+            ax.step(evaluation, values[best], where="post", color="tab:blue", lw=1.8, label="best so far", zorder=3)
+        if parameter.transform == "log":
+            ax.set_yscale("log")
+        ax.set_ylim(parameter.lower, parameter.upper)
+        ax.set_ylabel(parameter_label(parameter.name))
+        ax.set_xlabel("model evaluation")
+        ax.grid(True, alpha=0.3)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2 if columns == 1 else 4, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def misfit_comparison_figure(traces: dict, *, title: str = "", baseline_misfit: float = 0.0):
+    """Every optimiser's incumbent (best-so-far) misfit against evaluation number on one panel."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
+    for index, (label, trace) in enumerate(traces.items()):
+        ax.step(
+            trace["evaluation"],
+            incumbent_misfit(trace["misfit"]),
+            where="post",
+            lw=1.8,
+            color=optimizer_colour(label, index),
+            label=label,
+        )
+    if baseline_misfit > 0:
+        ax.axhline(baseline_misfit, color="black", ls="--", lw=1, label="baseline")
+    ax.set_yscale("log")
+    ax.set_xlabel("model evaluation")
+    ax.set_ylabel(f"best {MISFIT_LABEL}")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    fig.legend(fontsize=8, loc="outside lower center", ncol=4)
+    return fig
+
+
+def profiles_figure(data: dict, performance: dict, *, instances: int):
+    """Data profiles (top) and performance profiles (bottom), one column per tolerance tau; ``data`` and
+    ``performance`` map tau to the frames of scopecal.tables.data_profile / performance_profile."""
+    taus = list(data)
+    fig, axes = plt.subplots(
+        2, len(taus), figsize=(3.6 * len(taus) + 0.4, 6.4), squeeze=False, sharey=True, layout="constrained"
+    )
+    for column, tau in enumerate(taus):
+        for row, (frame, xlabel) in enumerate(
+            (
+                (data[tau], "budget (simplex gradients: evaluations / (n+1))"),
+                (performance[tau], "performance ratio (evaluations / fastest's)"),
+            )
+        ):
+            ax = axes[row, column]
+            for index, solver in enumerate(frame.columns):
+                ax.step(
+                    frame.index,
+                    frame[solver],
+                    where="post",
+                    lw=1.8,
+                    color=optimizer_colour(solver, index),
+                    label=solver,
+                )
+            if row == 1:
+                ax.set_xscale("log", base=2)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlabel(xlabel, fontsize=9)
+            ax.set_title(f"{'data' if row == 0 else 'performance'} profile, τ = {tau:g}", fontsize=10)
+            ax.grid(True, alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("fraction of instances solved")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 7), fontsize=8)
+    fig.suptitle(f"{instances} (problem, observation set) instances; solved: f ≤ f_L + τ (f_0 − f_L)", fontsize=10)
+    return fig
+
+
+def sensitivity_figure(table, result: dict, names: list[str], *, title: str = ""):
+    """One-at-a-time misfit changes (bars, log), Laplace posterior correlation matrix, Jacobian singular values."""
+    fig, (bars, heat, spectrum) = plt.subplots(
+        1, 3, figsize=(13, 4.4), layout="constrained", gridspec_kw={"width_ratios": [1.2, 1.1, 0.8]}
+    )
+    positions = np.arange(len(names))
+    width = 0.38
+    for offset, side, colour in ((-width / 2, "minus", "tab:blue"), (width / 2, "plus", "tab:orange")):
+        bars.bar(
+            positions + offset,
+            np.maximum(table[f"misfit_{side}"], MISFIT_FLOOR),
+            width,
+            color=colour,
+            label=f"truth {'−' if side == 'minus' else '+'} 10% of range",
+        )
+    bars.set_yscale("log")
+    bars.set_xticks(positions, names, rotation=30, ha="right")
+    bars.set_ylabel(MISFIT_LABEL)
+    bars.set_title("one-at-a-time sensitivity", fontsize=10)
+    bars.legend(fontsize=8)
+    bars.grid(True, axis="y", alpha=0.3)
+    image = heat.imshow(result["correlation"], vmin=-1, vmax=1, cmap="RdBu_r")
+    for (i, j), value in np.ndenumerate(result["correlation"]):
+        heat.text(
+            j, i, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if abs(value) > 0.6 else "black"
+        )
+    heat.set_xticks(positions, names, rotation=30, ha="right")
+    heat.set_yticks(positions, names)
+    heat.set_title("Laplace posterior correlation", fontsize=10)
+    fig.colorbar(image, ax=heat, label="correlation (-)", shrink=0.85)
+    singular = np.asarray(result["singular_values"])
+    spectrum.semilogy(np.arange(1, len(singular) + 1), np.maximum(singular, MISFIT_FLOOR), "o-", color="tab:blue")
+    spectrum.set_xticks(np.arange(1, len(singular) + 1))
+    spectrum.set_xlabel("index")
+    spectrum.set_ylabel("singular value of J (scaled parameters)")
+    spectrum.set_title(f"Jacobian singular values\ncondition number {result['condition_number']:.3g}", fontsize=10)
+    spectrum.grid(True, which="both", alpha=0.3)
+    fig.suptitle(title, fontsize=11)
+    return fig
