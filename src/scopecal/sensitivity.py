@@ -49,7 +49,8 @@ def identifiability(jacobian: np.ndarray, problem: Problem) -> dict:
     for the correlations)."""
     jacobian = np.asarray(jacobian, dtype=float)
     singular = np.linalg.svd(jacobian, compute_uv=False)
-    condition = float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
+    full_rank = np.linalg.matrix_rank(jacobian) == jacobian.shape[1]
+    condition = float(singular[0] / singular[-1]) if full_rank else float("inf")
     chain = np.array([scaled_derivative(p, p.truth) for p in problem.parameters])
     physical = jacobian * chain  # d r / d p = d r / d u * du/dp, column by column
     information = physical.T @ physical
