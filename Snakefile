@@ -1,5 +1,6 @@
 # SCOPE calibration workflow: ARC retrieval -> bridge -> weather -> geometry -> SCOPE inputs -> forward SCOPE,
-# twin observations -> one calibration job per (problem, observation set, optimizer, start) -> summary.
+# twin observations -> one calibration job per (problem, observation set, optimizer, start) -> summary -> figures and tables,
+# and the sensitivity and identifiability of each problem at its truth.
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -21,10 +22,12 @@ include: "workflow/rules/inputs.smk"
 include: "workflow/rules/forward.smk"
 include: "workflow/rules/twin.smk"
 include: "workflow/rules/calibration.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
     input:
         forward_outputs(),
         "results/calibration/summary.csv",
+        figure_outputs(),
     default_target: True

@@ -116,7 +116,9 @@ def test_calibration_figures_are_written(tmp_path):
     figures.save_figure(
         figures.misfit_history_figure(trace, title="t", baseline_misfit=3.0), [tmp_path / "m.png", tmp_path / "m.svg"]
     )
-    figures.save_figure(figures.parameter_history_figure(trace, problem, title="t"), tmp_path / "p.png")
+    figures.save_figure(
+        figures.parameter_history_figure(trace, figures.parameter_specs(ONE), title="t"), tmp_path / "p.png"
+    )
     figures.save_figure(
         figures.misfit_comparison_figure({"a": trace, "b": trace.assign(misfit=trace["misfit"] * 2)}),
         tmp_path / "c.png",
@@ -125,7 +127,8 @@ def test_calibration_figures_are_written(tmp_path):
         assert is_png(tmp_path / name), name
     assert (tmp_path / "m.svg").read_text().lstrip().startswith("<?xml")
     np.testing.assert_allclose(figures.incumbent_misfit([3, 0, 5]), [3, figures.MISFIT_FLOOR, figures.MISFIT_FLOOR])
-    assert figures.recovery_zone(problem.parameters[0]) == (4.5, 5.5)
+    assert figures.recovery_zone(problem.parameters[0]) == figures.recovery_zone(figures.parameter_specs(ONE)[0])
+    assert figures.recovery_zone(problem.parameters[0]) == (4.5, 5.5) and figures.RECOVERY_ZONE == metrics.RECOVERY_ZONE
 
 
 @pytest.mark.parametrize("transform, lower, upper", [("identity", 10, 50), ("log", 1, 5000), ("logit", 0, 1)])

@@ -49,8 +49,13 @@ def test_dry_run_plans_the_full_default_dag():
         "twin": 8,
         "calibrate": 2 * 7 + 2 * 7 + 2 * 2 + 2 * 2,
         "summary": 1,
+        # figures and tables: one job per calibration job, per (problem, observation set), per problem, and one
+        "job_figures": 36,
+        "experiment": 8,
+        "sensitivity": 4,
+        "profiles": 1,
         "all": 1,
-        "total": 62,
+        "total": 111,
     }
 
 
@@ -190,3 +195,30 @@ def test_end_to_end_calibration(e2e_run):
         assert calibrated.attrs["calibrated"] == 1 and "F740" in calibrated
     log = (e2e_run / "results/logs/calibration/sif_fqe/clean/dfols/start1.log").read_text()
     assert log.count("evaluation ") >= result["evaluations"]  # one line per evaluation
+
+
+@pytest.mark.e2e
+def test_end_to_end_figures_and_tables(e2e_run):
+    import pandas as pd
+
+    figures = e2e_run / "results/figures"
+    for job in ("sif_fqe/clean/lbfgsb/start1", "thermal_temperatures/noisy1/dfols/start1"):
+        for name in ("misfit", "parameters"):
+            assert (figures / f"calibration/{job}/{name}.png").stat().st_size > 20_000
+            assert (figures / f"calibration/{job}/{name}.svg").stat().st_size > 20_000
+    assert (figures / "calibration/thermal_temperatures/noisy1/misfit_comparison.png").stat().st_size > 20_000
+    assert (figures / "profiles.png").stat().st_size > 50_000
+    table = pd.read_csv(e2e_run / "results/tables/calibration/thermal_temperatures/clean.csv").set_index("optimizer")
+    assert list(table.index) == ["dfols", "gauss_newton"] and (table["true_Tcu"] == 30.0).all()
+    assert (table["recovered_at_Tcu"] <= table["evaluations"]).all()
+    markdown = (e2e_run / "results/tables/calibration/thermal_temperatures/clean.md").read_text()
+    assert "Table C1" in markdown and "| Tcu | 30 | 25 |" in markdown
+    profiles = pd.read_csv(e2e_run / "results/tables/profiles.csv")
+    assert set(profiles["instance"]) == {
+        f"{p}/{s}" for p in ("sif_fqe", "thermal_temperatures") for s in ("clean", "noisy1")
+    }
+    for problem, n in (("sif_fqe", 1), ("thermal_temperatures", 4)):
+        sensitivity = pd.read_csv(e2e_run / f"results/sensitivity/{problem}/sensitivity.csv")
+        assert len(sensitivity) == n and (sensitivity["posterior_sd"] > 0).all()
+        assert (sensitivity["misfit_plus"] > 1).all()
+        assert "condition number" in (e2e_run / f"results/sensitivity/{problem}/sensitivity.md").read_text()

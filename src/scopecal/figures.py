@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
@@ -158,18 +160,38 @@ def misfit_history_figure(trace, *, title: str = "", baseline_misfit: float = 0.
     return fig
 
 
+RECOVERY_ZONE = 0.05  # = scopecal.metrics.RECOVERY_ZONE, not imported: metrics pulls in torch (slow to start)
+
+
+class ParameterSpec(NamedTuple):
+    """What a figure needs of a calibrated parameter (scopecal.problems.Parameter has the same fields)."""
+
+    name: str
+    truth: float
+    lower: float
+    upper: float
+    transform: str = "identity"
+
+
+def parameter_specs(problem_spec: Mapping) -> list[ParameterSpec]:
+    """The parameters of a problem's config entry, without building the Problem (and importing torch)."""
+    return [
+        ParameterSpec(name, float(p["truth"]), float(p["lower"]), float(p["upper"]), p.get("transform", "identity"))
+        for name, p in problem_spec["parameters"].items()
+    ]
+
+
 def recovery_zone(parameter) -> tuple[float, float]:
     """The band within RECOVERY_ZONE of the parameter's range around its truth."""
-    from .metrics import RECOVERY_ZONE
-
-    half = RECOVERY_ZONE * parameter.span
+    half = RECOVERY_ZONE * (parameter.upper - parameter.lower)
     return parameter.truth - half, parameter.truth + half
 
 
-def parameter_history_figure(trace, problem, *, title: str = ""):
+def parameter_history_figure(trace, parameters, *, title: str = ""):
     """One panel per parameter: every evaluated value (points) and the incumbent's (line) against evaluation
-    number, the truth (dashed) and the recovery zone (±5% of the range around the truth, shaded)."""
-    n = len(problem.parameters)
+    number, the truth (dashed) and the recovery zone (±5% of the range around the truth, shaded).
+    ``parameters``: scopecal.problems.Parameter or ParameterSpec."""
+    n = len(parameters)
     columns = min(n, 2)
     rows = int(np.ceil(n / columns))
     fig, axes = plt.subplots(
@@ -178,7 +200,7 @@ def parameter_history_figure(trace, problem, *, title: str = ""):
     evaluation = trace["evaluation"].to_numpy()
     misfit = trace["misfit"].to_numpy(dtype=float)
     best = np.array([int(np.argmin(misfit[: i + 1])) for i in range(len(misfit))]) if len(misfit) else np.array([])
-    for ax, parameter in zip(axes.flat, problem.parameters, strict=False):
+    for ax, parameter in zip(axes.flat, parameters, strict=False):
         values = trace[parameter.name].to_numpy(dtype=float)
         low, high = recovery_zone(parameter)
         ax.axhspan(low, high, color="tab:green", alpha=0.2, lw=0, label="recovery zone (±5% of range)")
@@ -278,6 +300,7 @@ def sensitivity_figure(table, result: dict, names: list[str], *, title: str = ""
         )
     bars.set_yscale("log")
     bars.set_xticks(positions, names, rotation=30, ha="right")
+    bars.set_xlim(-0.8, len(names) - 0.2)
     bars.set_ylabel(MISFIT_LABEL)
     bars.set_title("one-at-a-time sensitivity", fontsize=10)
     bars.legend(fontsize=8)

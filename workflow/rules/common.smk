@@ -1,5 +1,6 @@
 from scopecal.assets import check_scope_assets
 from scopecal.config import calibration_jobs, check_config, optimizer_setup
+from scopecal.problems import problem_from_config
 
 check_config(config)
 
@@ -44,3 +45,49 @@ def problem_inputs(wildcards):
 
 def calibration_results():
     return [f"{CALIBRATION_DIR.format(**job)}/result.json" for job in JOBS]
+
+
+# Figures and tables (workflow/rules/figures.smk)
+FIGURES_DIR = "results/figures/calibration/{problem}/{observations}"
+TABLES_DIR = "results/tables/calibration/{problem}"
+
+
+def noise_free_set(problem):
+    """The first noise-free observation set of a problem (None if it has none)."""
+    sets = problem_from_config(problem, PROBLEMS[problem]).observation_sets
+    return next((s.name for s in sets if s.realisation == 0), None)
+
+
+SENSITIVITY_PROBLEMS = [name for name in PROBLEMS if noise_free_set(name)]
+
+
+def experiments():
+    return list(dict.fromkeys((job["problem"], job["observations"]) for job in JOBS))
+
+
+def experiment_traces(wildcards):
+    return [
+        f"{CALIBRATION_DIR.format(**job)}/trace.csv"
+        for job in JOBS
+        if (job["problem"], job["observations"]) == (wildcards.problem, wildcards.observations)
+    ]
+
+
+def figure_outputs():
+    jobs = [f"{FIGURES_DIR}/{{optimizer}}/{{start}}".format(**job) for job in JOBS]
+    per_job = [f"{job}/{kind}.{ext}" for job in jobs for kind in ("misfit", "parameters") for ext in ("png", "svg")]
+    per_experiment = [
+        path.format(problem=problem, observations=observations)
+        for problem, observations in experiments()
+        for path in (
+            f"{FIGURES_DIR}/misfit_comparison.png",
+            f"{FIGURES_DIR}/misfit_comparison.svg",
+            f"{TABLES_DIR}/{{observations}}.csv",
+            f"{TABLES_DIR}/{{observations}}.md",
+        )
+    ]
+    sensitivity = expand(
+        "results/sensitivity/{problem}/sensitivity.{ext}", problem=SENSITIVITY_PROBLEMS, ext=["csv", "md", "png", "svg"]
+    )
+    profiles = expand("results/figures/profiles.{ext}", ext=["png", "svg"]) + ["results/tables/profiles.csv"]
+    return per_job + per_experiment + sensitivity + profiles
