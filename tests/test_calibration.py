@@ -181,6 +181,7 @@ def test_killed_job_resumes_from_its_trace_with_the_same_result(thermal_twin, sc
     assert resumed["evaluations"] == uninterrupted["evaluations"]
     assert resumed["parameters_final"] == uninterrupted["parameters_final"]
     assert resumed["final_misfit"] == uninterrupted["final_misfit"]
+    assert 0 < resumed["model_time_s"] <= resumed["wall_time_s"]  # only what ran after the kill
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert [line["evaluation"] for line in lines] == list(range(1, uninterrupted["evaluations"] + 1))
 

@@ -124,7 +124,8 @@ def calibrate(
         "budget": budget,
         **summarise(records, problem, baseline_misfit),
         "wall_time_s": time.perf_counter() - started,
-        "model_time_s": sum(record["wall_s"] for record in records),
+        # time of the SCOPE runs made by this run (replayed ones ran before a kill, outside wall_time_s)
+        "model_time_s": sum(record["wall_s"] for record in records[traced.replayed :]),
         "observed_cells": objective.n_cells,
         "replayed_evaluations": traced.replayed,
     }

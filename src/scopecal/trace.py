@@ -113,7 +113,6 @@ class TracedObjective:
         self.evaluations = self.gradient_evaluations = self.replayed = 0
         self._replay = list(trace.records)
         self.started = time.perf_counter()
-        self.model_seconds = 0.0
 
     @staticmethod
     def _key(u: np.ndarray) -> bytes:
@@ -142,7 +141,6 @@ class TracedObjective:
         self.cache[self._key(np.array(record["u"]))] = record
         self.evaluations += 1
         self.gradient_evaluations += record["kind"] != "value"
-        self.model_seconds += record["wall_s"]
         if record["misfit"] < self.best_misfit:
             self.best_misfit, self.best_u = record["misfit"], np.array(record["u"])
 
