@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
+import yaml
 from arc_scope.optim import ParameterSet, ParameterSpec, ScopeObjective
 from arc_scope.pipeline import optimization as arc_optimization
 from arc_scope.pipeline import steps as arc_steps
@@ -70,16 +71,10 @@ THREADS = 2
 PIXEL_SIZE_M, GRID_SHAPE = 5.0, (2, 2)
 SEASON = (date(2021, 6, 1), date(2021, 8, 31))
 REVISIT_DAYS = 18  # 6 acquisitions
-WEATHER_COLUMNS = dict(
-    Rin="sw_down_wm2", Rli="lw_down_wm2", Ta="air_temp_c", ea="vapour_pressure_hpa", p="pressure_hpa", u="wind_speed_ms"
-)
-SETTINGS = dict(
-    fqe=0.012,
-    temperature_offsets=dict(Tcu=3.0, Tch=1.0, Tsu=8.0, Tsh=3.0),
-    energy_balance=dict(Cd=0.3, rwc=0.0, rss=500.0, rbs=10.0, Ca=410.0, Oa=209.0, Vcmax25=60.0, BallBerrySlope=8.0),
-    canopy_height_m=1.0,
-    measurement_height_m=10.0,
-)
+# the default config's weather columns and input settings
+DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/config.yaml").read_text())
+WEATHER_COLUMNS = DEFAULTS["weather"]["local"]["columns"]
+SETTINGS = inputs.input_settings(DEFAULTS["scope"])
 
 # The three problems of config/config.yaml (sif_fqe, thermal_temperatures, energy_balance), observed noise-free at
 # every cell.

@@ -5,21 +5,17 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 import xarray as xr
+import yaml
 from arc_scope.bridge.parameter_map import BIO_SCALES
+from conftest import ROOT
 
 from scopecal import bridge, geometry, inputs, retrieval, weather
 from scopecal.config import default_field_geojson, default_weather_csv
 
-COLUMNS = dict(
-    Rin="sw_down_wm2", Rli="lw_down_wm2", Ta="air_temp_c", ea="vapour_pressure_hpa", p="pressure_hpa", u="wind_speed_ms"
-)
-SETTINGS = dict(
-    fqe=0.012,
-    temperature_offsets=dict(Tcu=3.0, Tch=1.0, Tsu=8.0, Tsh=3.0),
-    energy_balance=dict(Cd=0.3, rwc=0.0, rss=500.0, rbs=10.0, Ca=410.0, Oa=209.0, Vcmax25=60.0, BallBerrySlope=8.0),
-    canopy_height_m=1.0,
-    measurement_height_m=10.0,
-)
+# the default config's weather columns and input settings
+DEFAULTS = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+COLUMNS = DEFAULTS["weather"]["local"]["columns"]
+SETTINGS = inputs.input_settings(DEFAULTS["scope"])
 
 
 @pytest.fixture(scope="module")

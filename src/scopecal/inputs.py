@@ -47,6 +47,12 @@ def align_retrieval_times(post_bio: xr.DataArray, overpass_times: np.ndarray) ->
     return post_bio.assign_coords(time=[by_day[day] for day in bio_days])
 
 
+def input_settings(scope: Mapping) -> dict:
+    """The keyword arguments of :func:`prepare_inputs` from the config's ``scope`` section."""
+    keys = ("fqe", "temperature_offsets", "energy_balance", "canopy_height_m", "measurement_height_m")
+    return {key: scope[key] for key in keys}
+
+
 def longwave_sky_spectrum(rli: xr.DataArray, wavelength_nm: np.ndarray) -> xr.DataArray:
     """Incoming longwave ``Rli`` spread as a black body at the sky's effective temperature.
 

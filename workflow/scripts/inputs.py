@@ -1,6 +1,6 @@
 import xarray as xr
 
-from scopecal.inputs import prepare_inputs
+from scopecal.inputs import input_settings, prepare_inputs
 from scopecal.logs import log_to
 from scopecal.netcdf import write_netcdf
 
@@ -17,11 +17,7 @@ with (
         geometry.load(),
         workflow=snakemake.wildcards.workflow,
         scope_root=snakemake.input.assets,
-        fqe=scope["fqe"],
-        temperature_offsets=scope["temperature_offsets"],
-        energy_balance=scope["energy_balance"],
-        canopy_height_m=scope["canopy_height_m"],
-        measurement_height_m=scope["measurement_height_m"],
+        **input_settings(scope),
     )
 write_netcdf(inputs, snakemake.output[0], snakemake.params.config)
 log.info("%s inputs: %s, variables %s", snakemake.wildcards.workflow, dict(inputs.sizes), sorted(inputs.data_vars))
