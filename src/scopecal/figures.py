@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 import matplotlib
 
@@ -12,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
+
+from .metrics import RECOVERY_ZONE  # noqa: E402
 
 # Headline quantities per workflow: (label, how to pick them from the output)
 HEADLINES = {
@@ -160,27 +160,6 @@ def misfit_history_figure(trace, *, title: str = "", baseline_misfit: float = 0.
     return fig
 
 
-RECOVERY_ZONE = 0.05  # = scopecal.metrics.RECOVERY_ZONE, not imported: metrics pulls in torch (slow to start)
-
-
-class ParameterSpec(NamedTuple):
-    """What a figure needs of a calibrated parameter (scopecal.problems.Parameter has the same fields)."""
-
-    name: str
-    truth: float
-    lower: float
-    upper: float
-    transform: str = "identity"
-
-
-def parameter_specs(problem_spec: Mapping) -> list[ParameterSpec]:
-    """The parameters of a problem's config entry, without building the Problem (and importing torch)."""
-    return [
-        ParameterSpec(name, float(p["truth"]), float(p["lower"]), float(p["upper"]), p.get("transform", "identity"))
-        for name, p in problem_spec["parameters"].items()
-    ]
-
-
 def recovery_zone(parameter) -> tuple[float, float]:
     """The band within RECOVERY_ZONE of the parameter's range around its truth."""
     half = RECOVERY_ZONE * (parameter.upper - parameter.lower)
@@ -190,7 +169,7 @@ def recovery_zone(parameter) -> tuple[float, float]:
 def parameter_history_figure(trace, parameters, *, title: str = ""):
     """One panel per parameter: every evaluated value (points) and the incumbent's (line) against evaluation
     number, the truth (dashed) and the recovery zone (±5% of the range around the truth, shaded).
-    ``parameters``: scopecal.problems.Parameter or ParameterSpec."""
+    ``parameters``: scopecal.problems.Parameter."""
     n = len(parameters)
     columns = min(n, 2)
     rows = int(np.ceil(n / columns))

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
+from scipy.constants import Stefan_Boltzmann
 from scope import ScopeGridRunner, campbell_lidf
 from scope.energy import EnergyBalanceOptions
 from scope.runners import grid as scope_grid
@@ -51,7 +52,6 @@ OUTPUTS = {
 FLUORESCENCE_FIELDS = ("F685", "F740", "F761", "LoutF", "EoutF", "LoF_", "F684")
 THERMAL_FIELDS = ("Loutt", "Eoutt", "Lot_")
 SPECTRAL_DIMS = {"rsot": "wavelength", "LoF_": "fluorescence_wavelength", "Lot_": "thermal_wavelength"}
-STEFAN_BOLTZMANN = 5.670374419e-8
 # scope-rtm 0.4.13's registry gives these wavelength-integrated radiances the spectral unit
 INTEGRATED_RADIANCE_UNITS = {"Loutt": "W m-2 sr-1", "LoutF": "W m-2 sr-1"}
 
@@ -198,7 +198,7 @@ def unstack_outputs(
         if name in dataset:
             dataset[name].attrs["units"] = units
     if "Eoutt" in dataset:
-        dataset["LST"] = (dataset["Eoutt"] / STEFAN_BOLTZMANN) ** 0.25 - 273.15
+        dataset["LST"] = (dataset["Eoutt"] / Stefan_Boltzmann) ** 0.25 - 273.15
         dataset["LST"].attrs.update(
             units="degC", long_name="broadband radiometric surface temperature from Eoutt (emissivity 1)"
         )

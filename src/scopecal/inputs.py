@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 import xarray as xr
 from arc_scope.weather.radiation import build_scope_spectral_forcing
+from scipy.constants import Stefan_Boltzmann
 from scope import validate_scope_dataset
 from scope.canopy.thermal import default_thermal_wavelengths
 from scope.io import ScopeInputFiles, prepare_scope_input_dataset
@@ -33,7 +34,6 @@ VALIDATOR_WORKFLOW = {
 }
 THERMAL_TEMPERATURES = ("Tcu", "Tch", "Tsu", "Tsh")
 ENERGY_BALANCE_CONSTANTS = ("Cd", "rwc", "rss", "rbs", "Ca", "Oa", "Vcmax25", "BallBerrySlope")
-STEFAN_BOLTZMANN = 5.670374419e-8
 
 
 def align_retrieval_times(post_bio: xr.DataArray, overpass_times: np.ndarray) -> xr.DataArray:
@@ -60,7 +60,7 @@ def longwave_sky_spectrum(rli: xr.DataArray, wavelength_nm: np.ndarray) -> xr.Da
     it scope-rtm's energy balance receives no sky longwave at all.
     """
     wavelength_m = wavelength_nm * 1e-9
-    sky_temperature = (rli / STEFAN_BOLTZMANN) ** 0.25
+    sky_temperature = (rli / Stefan_Boltzmann) ** 0.25
     c2 = 1.4387769e-2  # second radiation constant, m K
     temperature = sky_temperature.values[..., None]
     planck = wavelength_m**-5 / np.expm1(c2 / (wavelength_m * temperature))

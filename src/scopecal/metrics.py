@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .problems import Problem
+if TYPE_CHECKING:
+    from .problems import Problem
 
 RECOVERY_ZONE = 0.05  # of the parameter range around the truth (Oliver et al. 2022)
 

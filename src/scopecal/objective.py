@@ -122,7 +122,7 @@ class Objective:
             if background_u.grad is not None:
                 gradient = gradient + background_u.grad.cpu().numpy()
         elif derivative == "jacobian":
-            jacobian = self._jacobian(residuals, cell_u, pieces, background_u)
+            jacobian = self._jacobian(residuals, cell_u, background_u)
         return self._evaluation(
             vector.detach().cpu().numpy(),
             failed,
@@ -168,7 +168,7 @@ class Objective:
             **derivatives,
         )
 
-    def _jacobian(self, residuals, cell_u, pieces, background_u) -> np.ndarray:
+    def _jacobian(self, residuals, cell_u, background_u) -> np.ndarray:
         """d r / d u: cells are independent, so one backward pass per target gives every cell's row."""
         n_params = cell_u.shape[1]
         rows = torch.zeros((self.n_cells, len(self.targets), n_params), dtype=self.dtype, device=self.device)

@@ -8,12 +8,12 @@ Physical values are what the model, the trace and the results see.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 # logit coordinates are boxed for the optimisers that need bounds: the value then stays within 3e-4 of the range
 LOGIT_BOX = 8.0
@@ -44,8 +44,12 @@ class Parameter:
         return self.upper - self.lower
 
     def to_physical(self, u):
-        """Scaled -> physical; works on floats, numpy arrays and torch tensors (differentiably)."""
-        lib = torch if isinstance(u, torch.Tensor) else np
+        """Scaled -> physical; works on floats, numpy arrays and torch tensors (differentiably).
+
+        torch is not imported here (figures and tables use this module without it): a tensor means it is loaded.
+        """
+        torch = sys.modules.get("torch")
+        lib = torch if torch is not None and isinstance(u, torch.Tensor) else np
         if self.transform == "log":
             return lib.exp(np.log(self.lower) + u * (np.log(self.upper) - np.log(self.lower)))
         if self.transform == "logit":

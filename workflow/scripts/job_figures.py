@@ -2,12 +2,13 @@ import json
 
 import pandas as pd
 
-from scopecal.figures import misfit_history_figure, parameter_history_figure, parameter_specs, save_figure
+from scopecal.figures import misfit_history_figure, parameter_history_figure, save_figure
 from scopecal.logs import log_to
+from scopecal.problems import problem_from_config
 
 log = log_to(snakemake.log[0])
 wildcards, output = snakemake.wildcards, snakemake.output
-parameters = parameter_specs(snakemake.params.problem)  # not the Problem: scopecal.problems imports torch
+parameters = problem_from_config(wildcards.problem, snakemake.params.problem).parameters
 trace = pd.read_csv(snakemake.input.trace)
 result = json.loads(open(snakemake.input.result).read())
 title = f"{wildcards.problem} / {wildcards.observations} / {wildcards.optimizer} / {wildcards.start}"
