@@ -207,3 +207,18 @@ def test_population_batch_equals_one_by_one(thermal_twin, scope_assets):
     separate = [objective.evaluate(u).misfit for u in population]
     np.testing.assert_allclose(batched, separate, rtol=1e-12)
     assert not objective.batches_populations  # a CPU device never batches
+
+
+def test_bad_sampling_and_bad_observations_are_named(thermal_twin, scope_assets):
+    prepared, problem, truth, sets, _ = thermal_twin
+    n_dates = prepared.sizes["time"]
+    late = problems.ObservationSet(name="late", realisation=0, dates=(0, n_dates))
+    with pytest.raises(ValueError, match=rf"late: sampling.dates \[0, {n_dates}\] must index the {n_dates}"):
+        twin.observe(truth, problem, late, prepared["field_mask"], seed=1)
+    outside = problems.ObservationSet(name="outside", realisation=0, pixels=((0, 99),))
+    with pytest.raises(ValueError, match=r"outside: sampling.pixels \[\(0, 99\)\] must lie in the 3x3 grid"):
+        twin.observe(truth, problem, outside, prepared["field_mask"], seed=1)
+    broken = sets["clean"].copy(deep=True)
+    broken["Loutt"] = broken["Loutt"].where(~broken["observed"], np.nan)
+    with pytest.raises(ValueError, match="observations for thermal_temperatures hold NaN"):
+        calibrate.build_objective(prepared, broken, problem, scope_root=scope_assets, device="cpu")
