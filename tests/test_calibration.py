@@ -58,7 +58,10 @@ def test_observation_sets_expand_realisations():
 def test_twin_observations_and_baseline(thermal_twin):
     prepared, problem, truth, sets, _ = thermal_twin
     inside = int(prepared["field_mask"].sum()) * prepared.sizes["time"]
-    assert sets["clean"].attrs["observed_cells"] == inside and sets["clean"].attrs["baseline_misfit"] == 0.0
+    clean = sets["clean"].attrs
+    assert clean["observed_cells"] == inside and clean["truth_misfit"] == 0.0
+    # a noise-free set's baseline is the expected misfit of noisy observations: half the residual count (one target)
+    assert clean["baseline_misfit"] == 0.5 * inside
     np.testing.assert_allclose(
         sets["clean"]["Loutt"].where(sets["clean"]["observed"]),
         truth["Loutt"].transpose("y", "x", "time").where(sets["clean"]["observed"]),

@@ -118,7 +118,7 @@ def incumbent_misfit(misfit) -> np.ndarray:
 
 def misfit_history_figure(trace, *, title: str = "", baseline_misfit: float = 0.0):
     """Misfit against evaluation number for one job: every evaluation a point, the incumbent (best so far) a
-    line, the baseline misfit (the truth's, noisy sets) a horizontal line; for population methods (trace column
+    line, the baseline misfit a horizontal line; for population methods (trace column
     ``generation``) the best and worst of each generation."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
     evaluation = trace["evaluation"].to_numpy()
@@ -150,7 +150,7 @@ def misfit_history_figure(trace, *, title: str = "", baseline_misfit: float = 0.
             label="generation worst",
         )
     if baseline_misfit > 0:
-        ax.axhline(baseline_misfit, color="black", ls="--", lw=1, label="baseline (truth vs. noisy obs.)")
+        ax.axhline(baseline_misfit, color="black", ls="--", lw=1, label="baseline misfit")
     ax.set_yscale("log")
     ax.set_xlabel("model evaluation")
     ax.set_ylabel(MISFIT_LABEL)

@@ -55,20 +55,23 @@ def observe(
     """Observations of each target where observed (NaN elsewhere), their sigma, and the baseline misfit.
 
     The baseline misfit is 0.5 * sum(((truth - obs) / sigma)^2): what the
-    noise alone costs, the level below which a fit is fitting noise (zero for
-    a noise-free set).
+    noise alone costs, the level below which a fit is fitting noise. A
+    noise-free set takes its expected value, half the number of residuals:
+    a fit below it is as close as observations with that noise could tell
+    (the truth's own misfit, ~0, is kept as ``truth_misfit``).
     """
     grid = truth[problem.targets[0].name].transpose("y", "x", "time")
     observed = observed_cells(field_mask, grid, observation_set)
     rng = np.random.default_rng([seed, observation_set.realisation])
     dataset = xr.Dataset({"observed": observed})
-    baseline = 0.0
+    truth_misfit, n_residuals = 0.0, 0
     for target in problem.targets:
         true_values = truth[target.name].transpose("y", "x", "time")
         sigma = xr.DataArray(target.sigma(true_values.values), dims=true_values.dims, coords=true_values.coords)
         noise = rng.standard_normal(true_values.shape) if observation_set.realisation else 0.0
         values = (true_values + noise * sigma).where(observed)
-        baseline += 0.5 * float((((true_values - values) / sigma) ** 2).where(observed).sum())
+        truth_misfit += 0.5 * float((((true_values - values) / sigma) ** 2).where(observed).sum())
+        n_residuals += int(observed.sum())
         dataset[target.name] = values.assign_attrs(true_values.attrs)
         dataset[f"sigma_{target.name}"] = sigma.where(observed).assign_attrs(
             units=true_values.attrs.get("units", ""), long_name=f"observation error standard deviation of {target.name}"
@@ -77,7 +80,8 @@ def observe(
         problem=problem.name,
         observation_set=observation_set.name,
         noise_realisation=observation_set.realisation,
-        baseline_misfit=baseline,
+        baseline_misfit=truth_misfit if observation_set.realisation else 0.5 * n_residuals,
+        truth_misfit=truth_misfit,
         observed_cells=int(observed.sum()),
         truth=", ".join(f"{p.name}={p.truth}" for p in problem.parameters),
     )
