@@ -78,6 +78,16 @@ def test_experiment_tables_hold_start_final_truth_and_recovery():
         tables.experiment_tables(summary, "one", "noisy1")
 
 
+def test_experiment_tables_name_each_start_where_there_are_several():
+    first, _ = job("a", [0.0, 4.9], [100.0, 1.0])
+    second, _ = job("a", [9.0, 5.1], [80.0, 1.0])
+    second.update(start=2, parameters_initial={"x": 9.0})
+    result = tables.experiment_tables(metrics.summary_table([first, second]), "one", "clean")
+    assert list(result["performance"].index) == ["a (start 1)", "a (start 2)"]
+    assert list(result["values"].loc["x"]) == [5.0, 0.0, 9.0, 4.9, 5.1]  # true, start 1, start 2, finals
+    assert list(tables.experiment_csv(result)["start_x"]) == [0.0, 9.0]
+
+
 def test_data_and_performance_profiles_on_a_synthetic_summary():
     # f0 = 100; f_L = 0 on both instances; tau = 0.1 -> solved at f <= 10
     instances = [
@@ -96,14 +106,16 @@ def test_data_and_performance_profiles_on_a_synthetic_summary():
     assert list(performance["fast"]) == [0.5, 0.5, 0.5] and list(performance["slow"]) == [0.5, 1.0, 1.0]
 
 
-def test_profile_instances_take_the_median_start_misfit_and_first_start():
-    summary = pd.DataFrame(dict(problem="p", observations="clean", optimizer=["a", "b", "c"], start=1, n_parameters=2))
-    traces = {
-        ("p", "clean", o, 1): pd.DataFrame(dict(misfit=m)) for o, m in zip("abc", ([9, 1], [10, 2], [50]), strict=True)
-    }
-    (instance,) = tables.profile_instances(summary, traces)
-    assert instance["name"] == "p/clean" and instance["n"] == 2 and instance["initial"] == 10
-    assert list(instance["histories"]["b"]) == [10, 2]
+def test_profile_instances_are_problem_set_and_start_with_the_median_start_misfit():
+    summary = pd.DataFrame(
+        dict(problem="p", observations="clean", optimizer=["a", "b", "c", "a"], start=[1, 1, 1, 2], n_parameters=2)
+    )
+    misfits = {("a", 1): [9, 1], ("b", 1): [10, 2], ("c", 1): [50], ("a", 2): [7, 3]}
+    traces = {("p", "clean", o, k): pd.DataFrame(dict(misfit=m)) for (o, k), m in misfits.items()}
+    first, second = tables.profile_instances(summary, traces)
+    assert first["name"] == "p/clean/start1" and first["n"] == 2 and first["initial"] == 10
+    assert list(first["histories"]["b"]) == [10, 2]
+    assert second["name"] == "p/clean/start2" and list(second["histories"]) == ["a"] and second["initial"] == 7
 
 
 def is_png(path, size=20_000):
@@ -174,3 +186,22 @@ def test_sensitivity_of_the_thermal_twin(thermal_twin, scope_assets, tmp_path): 
     assert "condition number" in text and "| Tcu |" in text
     figures.save_figure(figures.sensitivity_figure(table, result, problem.names), tmp_path / "s.png")
     assert is_png(tmp_path / "s.png")
+
+
+def test_paper_comparison_puts_the_published_numbers_beside_the_mirroring_job():
+    # recovery zone 5 +- 0.5; baseline 2.0
+    smooth, _ = job("dfols", [0.0, 3.0, 4.8, 5.0], [100.0, 10.0, 1.5, 0.5], baseline=2.0)
+    slow, _ = job("cmaes", [0.0, 1.0, 2.0], [100.0, 80.0, 60.0], baseline=2.0)
+    summary = metrics.summary_table([slow, smooth])
+    reference = {"D_SMOOTH": {"job": "one/clean/dfols/start1", "baseline": 20, "recovered": 6, "recovery": 42}}
+    table = tables.paper_comparison(summary, reference)
+    mirrored, other = table.iloc[0], table.iloc[1]  # the mirrored experiment first
+    assert (mirrored["paper_experiment"], mirrored["optimizer"]) == ("D_SMOOTH", "dfols")
+    assert mirrored["evaluations_to_baseline"] == 3 and mirrored["evaluations_to_recovery"] == 3
+    assert (mirrored["paper_evaluations_to_baseline"], mirrored["paper_evaluations_to_recovery"]) == (20, 42)
+    assert (
+        other["recovered"] == 0 and math.isnan(other["evaluations_to_recovery"]) and pd.isna(other["paper_experiment"])
+    )
+    text = tables.paper_markdown(table, "one")
+    assert "| D_SMOOTH | clean / dfols (start 1) | 3 | 20 | 1/1 | 6 | 3 | 42 |" in text
+    assert "| cmaes (start 1) | – / – (0/1) |" in text
