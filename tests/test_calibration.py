@@ -137,6 +137,26 @@ def test_failed_evaluation_is_a_large_misfit(thermal_twin, scope_assets):
     assert evaluation.failed and evaluation.misfit > 1e8 and not evaluation.gradient.any()
 
 
+def test_adam_backs_off_from_a_failed_evaluation(thermal_twin, scope_assets, tmp_path):
+    # SCOPE "fails" beyond Tcu = 28 (scaled 0.45): a failed run's gradient is zero, which must not read as converged
+    prepared, problem, _, sets, _ = thermal_twin
+    objective = calibrate.build_objective(prepared, sets["clean"], problem, scope_root=scope_assets, device="cpu")
+    evaluate = objective.evaluate
+
+    def failing_beyond(u, derivative=None):
+        if u[0] <= 0.45:
+            return evaluate(u, derivative=derivative)
+        return objective._evaluation(np.zeros(objective.n_residuals), True, 1, 0.0, gradient=np.zeros(len(u)))
+
+    objective.evaluate = failing_beyond
+    result = calibrate.calibrate(
+        objective, optimizer="adam", options={}, start=0, budget=40, seed=1, baseline_misfit=0.0, directory=tmp_path
+    )
+    assert result["failed_evaluations"] >= 1 and "gtol" not in result["stop_reason"]
+    assert result["evaluations"] > result["failed_evaluations"] + 10  # it went on after failing
+    assert result["final_misfit"] < 0.2 * result["initial_misfit"] and result["parameters_final"]["Tcu"] <= 28.0
+
+
 RUNNER = """
 import sys, xarray as xr
 from scopecal import calibrate, problems

@@ -111,6 +111,7 @@ class TracedObjective:
         self.best_misfit = np.inf
         self.best_u: np.ndarray | None = None
         self.evaluations = self.gradient_evaluations = self.replayed = 0
+        self.last_failed = False  # whether the latest answer is a failed SCOPE run
         self._replay = list(trace.records)
         self.started = time.perf_counter()
 
@@ -146,11 +147,12 @@ class TracedObjective:
 
     def _run(self, u: np.ndarray, derivative: str | None) -> dict:
         record = self._lookup(u, derivative)
-        if record is not None:
-            return record
-        if self.evaluations >= self.budget:
-            raise BudgetExhausted
-        return self._record(u, derivative, self.objective.evaluate(u, derivative=derivative))
+        if record is None:
+            if self.evaluations >= self.budget:
+                raise BudgetExhausted
+            record = self._record(u, derivative, self.objective.evaluate(u, derivative=derivative))
+        self.last_failed = record["failed"]
+        return record
 
     def _record(self, u: np.ndarray, derivative: str | None, evaluation: Evaluation) -> dict:
         record = {

@@ -11,6 +11,14 @@ def minimize(objective, u0, bounds, options, seed):
     patience, best, stale = options.get("patience", 20), np.inf, 0
     while True:
         misfit, gradient = objective.value_and_grad(u.detach().numpy().copy())
+        if objective.last_failed:  # its gradient is zero and says nothing: back to the best point, half the step
+            if misfit <= objective.best_misfit:
+                return "Adam: SCOPE failed at the start point"
+            with torch.no_grad():
+                u.copy_(torch.as_tensor(objective.best_u))
+            for group in optimizer.param_groups:
+                group["lr"] /= 2
+            continue
         if np.linalg.norm(gradient) < options.get("gtol", 1e-8):
             return "Adam: gradient norm below gtol"
         best, stale = (misfit, 0) if misfit < best * (1 - 1e-9) else (best, stale + 1)
