@@ -23,11 +23,12 @@ include: "workflow/rules/forward.smk"
 include: "workflow/rules/twin.smk"
 include: "workflow/rules/calibration.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/docs.smk"
 
 
 rule all:
     input:
         forward_outputs(),
-        "results/calibration/summary.csv",
+        results("calibration/summary.csv"),
         figure_outputs(),
     default_target: True

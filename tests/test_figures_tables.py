@@ -205,3 +205,14 @@ def test_paper_comparison_puts_the_published_numbers_beside_the_mirroring_job():
     text = tables.paper_markdown(table, "one")
     assert "| D_SMOOTH | clean / dfols (start 1) | 3 | 20 | 1/1 | 6 | 3 | 42 |" in text
     assert "| cmaes (start 1) | – / – (0/1) |" in text
+
+
+def test_docs_summary_holds_what_reproduces_and_no_times():
+    a, _ = job("lbfgsb", [0.0, 4.9, 5.0], [100.0, 1.0, 0.0])
+    a["observed_cells"] = 7
+    examples = tables.docs_summary(metrics.summary_table([a]), {"one": ONE})
+    run = examples["one"]["runs"]["lbfgsb"]
+    assert examples["one"]["truth"] == {"x": 5.0} and examples["one"]["targets"] == list(ONE["targets"])
+    assert run["final"] == {"x": 5.0} and run["evaluations"] == 3 and run["evaluations_to_1pct"] == 3
+    assert not any("time" in key for key in run)
+    assert "| x | 5 | 0 | 5 |" in tables.docs_markdown(examples)

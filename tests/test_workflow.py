@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
-from conftest import ROOT, SHARED_ASSETS, workflow_copy
+from conftest import ROOT, SHARED_ASSETS, overlay, workflow_copy
 from snakemake.utils import validate
 
-from scopecal.config import check_config
+from scopecal.config import calibration_jobs, check_config, job_budget
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 ASSETS = f"scope_assets={SHARED_ASSETS}"
@@ -99,6 +99,45 @@ def test_cross_field_checks_name_the_key(change, message):
     with pytest.raises(ValueError) as error:
         check_config(config)
     assert message in str(error.value)
+
+
+def test_paper_config_runs_the_published_design():
+    config = overlay("paper")
+    validate(config, str(ROOT / "config/schema.yaml"))
+    check_config(config)
+    jobs = {"{observations}/{optimizer}/{start}".format(**job) for job in calibration_jobs(config)}
+    assert len(jobs) == 1 + 2 * 7 * 2 + 3 * 6  # CMA-ES once; 7 optimisers x clean, sparse x 2 starts; 6 x 3 noisy
+    assert "clean/cmaes/start1" in jobs and "clean/cmaes/start2" not in jobs and "sparse/cmaes/start1" not in jobs
+    assert {"noisy3/dfols/start1", "sparse/dfols_noisy/start2"} <= jobs and "noisy1/dfols/start2" not in jobs
+    assert job_budget(config, "energy_balance_6", "cmaes") == 2000  # 200 generations of 10
+    assert job_budget(config, "energy_balance_6", "dfols") == 70 and job_budget(config, "energy_balance_6", "de") == 100
+    assert job_budget(default_config(), "sif_fqe", "dfols") == 40  # calibration.budget
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda p: p["runs"][0].update(observations=["cloudy"]),
+            "runs[0].observations: ['cloudy'] are not observation",
+        ),
+        (lambda p: p["runs"][1].update(optimizers=["bfgs"]), "runs[1].optimizers: ['bfgs'] not in calibration"),
+        (lambda p: p["runs"][2].update(starts=[3]), "runs[2].starts: [3] beyond the 2 start(s)"),
+    ],
+)
+def test_runs_naming_what_the_problem_lacks_are_errors(change, message):
+    config = overlay("paper")
+    change(config["problems"]["energy_balance_6"])
+    with pytest.raises(ValueError) as error:
+        check_config(config)
+    assert f"problems.energy_balance_6.{message}" in str(error.value)
+
+
+def test_paper_comparison_must_name_a_job_of_the_config():
+    config = overlay("paper")
+    config["paper_comparison"]["C_SMOOTH"]["job"] = "energy_balance_6/clean/cmaes/start2"
+    with pytest.raises(ValueError, match="paper_comparison.C_SMOOTH: job energy_balance_6/clean/cmaes/start2 is not"):
+        check_config(config)
 
 
 def test_invalid_config_stops_before_any_job():
@@ -215,7 +254,7 @@ def test_end_to_end_figures_and_tables(e2e_run):
     assert "Table C1" in markdown and "| Tcu | 30 | 25 |" in markdown
     profiles = pd.read_csv(e2e_run / "results/tables/profiles.csv")
     assert set(profiles["instance"]) == {
-        f"{p}/{s}" for p in ("sif_fqe", "thermal_temperatures") for s in ("clean", "noisy1")
+        f"{p}/{s}/start1" for p in ("sif_fqe", "thermal_temperatures") for s in ("clean", "noisy1")
     }
     for problem, n in (("sif_fqe", 1), ("thermal_temperatures", 4)):
         sensitivity = pd.read_csv(e2e_run / f"results/sensitivity/{problem}/sensitivity.csv")

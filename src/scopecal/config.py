@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .problems import Problem
 
 
 def default_field_geojson() -> Path:
@@ -56,25 +59,47 @@ def check_config(config: Mapping[str, Any]) -> None:
 def optimizer_setup(config: Mapping[str, Any], label: str) -> tuple[str, dict]:
     """(registry name, options) of an optimizer label in ``calibration.optimizers``."""
     options = dict(config["calibration"]["optimizers"][label])
+    options.pop("budget", None)
     return options.pop("method", label), options
 
 
-def calibration_jobs(config: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Every (problem, observations, optimizer, start) the config asks for."""
+def job_budget(config: Mapping[str, Any], problem: str, label: str) -> int:
+    """Model evaluations for one job: the optimizer's budget, else the problem's, else ``calibration.budget``."""
+    return int(
+        config["calibration"]["optimizers"][label].get("budget")
+        or config["problems"][problem].get("budget")
+        or config["calibration"]["budget"]
+    )
+
+
+def problem_runs(config: Mapping[str, Any], name: str) -> list[tuple[list[str], list[str], list[int]]]:
+    """(observation sets, optimizer labels, 1-based starts) of each run block of a problem; without ``runs``, one
+    block: every set with every optimizer from every start."""
     from .problems import problem_from_config
 
+    spec = config["problems"][name]
+    problem = problem_from_config(name, spec)
+    every_start = list(range(1, problem.n_starts + 1))
+    labels = list(spec.get("optimizers") or config["calibration"]["optimizers"])
+    if "runs" not in spec:
+        return [([s.name for s in problem.observation_sets], labels, every_start)]
+    return [
+        (list(run["observations"]), list(run["optimizers"]), list(run.get("starts", every_start)))
+        for run in spec["runs"]
+    ]
+
+
+def calibration_jobs(config: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Every (problem, observations, optimizer, start) the config asks for, each once."""
     jobs = []
     for name in config["calibration"]["problems"]:
-        spec = config["problems"][name]
-        problem = problem_from_config(name, spec)
-        for observation_set in problem.observation_sets:
-            for label in spec.get("optimizers") or config["calibration"]["optimizers"]:
-                for start in range(problem.n_starts):
-                    jobs.append(
-                        dict(
-                            problem=name, observations=observation_set.name, optimizer=label, start=f"start{start + 1}"
-                        )
-                    )
+        for observation_sets, labels, starts in problem_runs(config, name):
+            for observations in observation_sets:
+                for label in labels:
+                    for start in starts:
+                        job = dict(problem=name, observations=observations, optimizer=label, start=f"start{start}")
+                        if job not in jobs:
+                            jobs.append(job)
     return jobs
 
 
@@ -91,12 +116,34 @@ def check_calibration(config: Mapping[str, Any]) -> None:
             )
             continue
         spec = config["problems"][name]
-        try:
-            problem_from_config(name, spec)
-        except ValueError as error:
-            errors.append(f"problems.{name}: {error}")
         unknown = sorted(set(spec.get("optimizers", [])) - set(labels))
         if unknown:
             errors.append(f"problems.{name}.optimizers: {unknown} not in calibration.optimizers ({sorted(labels)})")
+        try:
+            errors += run_errors(problem_from_config(name, spec), spec.get("runs", []), labels)
+        except ValueError as error:
+            errors.append(f"problems.{name}: {error}")
+    if not errors:
+        jobs = ["{problem}/{observations}/{optimizer}/{start}".format(**job) for job in calibration_jobs(config)]
+        for experiment, entry in (config.get("paper_comparison") or {}).items():
+            if entry["job"] not in jobs:
+                errors.append(f"paper_comparison.{experiment}: job {entry['job']} is not one of this config's jobs")
+    if "docs" in config and config["docs"]["figures_of"] not in labels:
+        errors.append(f"docs.figures_of: {config['docs']['figures_of']!r} not in calibration.optimizers")
     if errors:
         raise ValueError("invalid config:\n- " + "\n- ".join(errors))
+
+
+def run_errors(problem: Problem, runs: Sequence[Mapping[str, Any]], labels: Mapping[str, Any]) -> list[str]:
+    """What in ``problems.<name>.runs`` names an observation set, optimizer or start the config does not define."""
+    sets = [s.name for s in problem.observation_sets]
+    errors = []
+    for index, run in enumerate(runs):
+        where = f"problems.{problem.name}.runs[{index}]"
+        if unknown := sorted(set(run["observations"]) - set(sets)):
+            errors.append(f"{where}.observations: {unknown} are not observation sets of {problem.name} ({sets})")
+        if unknown := sorted(set(run["optimizers"]) - set(labels)):
+            errors.append(f"{where}.optimizers: {unknown} not in calibration.optimizers ({sorted(labels)})")
+        if beyond := sorted(s for s in run.get("starts", []) if s > problem.n_starts):
+            errors.append(f"{where}.starts: {beyond} beyond the {problem.n_starts} start(s) its parameters list")
+    return errors

@@ -277,7 +277,7 @@ def docs_summary(summary: pd.DataFrame, problems: Mapping[str, Mapping]) -> dict
     parameters, misfits, evaluations and why it stopped; no times (they differ from run to run)."""
     examples = {}
     for name, rows in summary.groupby("problem", sort=False):
-        names = _parameters(rows)
+        names = list(problems[name]["parameters"])
         first = rows.iloc[0]
         examples[name] = dict(
             workflow=first["workflow"],

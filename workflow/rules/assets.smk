@@ -4,9 +4,9 @@ if not config["scope_assets"]:
         output:
             directory(SCOPE_ASSETS),
         log:
-            "results/logs/fetch_scope_assets.log",
+            results("logs/fetch_scope_assets.log"),
         benchmark:
-            "results/benchmarks/fetch_scope_assets.tsv"
+            results("benchmarks/fetch_scope_assets.tsv")
         conda:
             "../../envs/scope.yaml"
         script:

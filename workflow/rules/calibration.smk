@@ -1,7 +1,7 @@
 rule calibrate:
     input:
         inputs=problem_inputs,
-        observations="results/twin/{problem}/observations/{observations}.nc",
+        observations=results("twin/{problem}/observations/{observations}.nc"),
         assets=SCOPE_ASSETS,
     output:
         # evaluations.jsonl, the record a killed job resumes from, is deliberately not an output: Snakemake
@@ -12,16 +12,16 @@ rule calibrate:
     params:
         problem=lambda wildcards: PROBLEMS[wildcards.problem],
         optimizer=lambda wildcards: optimizer_setup(config, wildcards.optimizer),
-        budget=lambda wildcards: PROBLEMS[wildcards.problem].get("budget", config["calibration"]["budget"]),
+        budget=lambda wildcards: job_budget(config, wildcards.problem, wildcards.optimizer),
         seed=config["calibration"]["seed"],
         scope=config["scope"],
         config=config,
     resources:
         **SCOPE_HEAVY_RESOURCES,
     log:
-        f"results/logs/calibration/{{problem}}/{{observations}}/{{optimizer}}/{{start}}.log",
+        results("logs/calibration/{problem}/{observations}/{optimizer}/{start}.log"),
     benchmark:
-        f"results/benchmarks/calibration/{{problem}}/{{observations}}/{{optimizer}}/{{start}}.tsv"
+        results("benchmarks/calibration/{problem}/{observations}/{optimizer}/{start}.tsv")
     conda:
         "../../envs/scope.yaml"
     script:
@@ -33,12 +33,12 @@ rule summary:
         calibration_results(),
     output:
         report(
-            "results/calibration/summary.csv",
+            results("calibration/summary.csv"),
             caption="../report/summary.rst",
             category="Calibration",
         ),
     log:
-        "results/logs/calibration/summary.log",
+        results("logs/calibration/summary.log"),
     conda:
         "../../envs/scope.yaml"
     script:

@@ -1,5 +1,5 @@
 from scopecal.assets import check_scope_assets
-from scopecal.config import calibration_jobs, check_config, optimizer_setup
+from scopecal.config import calibration_jobs, check_config, job_budget, optimizer_setup
 from scopecal.problems import problem_from_config
 
 check_config(config)
@@ -7,7 +7,14 @@ check_config(config)
 WORKFLOWS = config["scope"]["workflows"]
 PROBLEMS = {name: config["problems"][name] for name in config["calibration"]["problems"]}
 JOBS = calibration_jobs(config)
-CALIBRATION_DIR = "results/calibration/{problem}/{observations}/{optimizer}/{start}"
+
+
+def results(path):
+    """A path under the config's results folder (results/ by default; config/paper.yaml: results/paper)."""
+    return f"{config['results_dir']}/{path}"
+
+
+CALIBRATION_DIR = results("calibration/{problem}/{observations}/{optimizer}/{start}")
 
 wildcard_constraints:
     workflow="reflectance|fluorescence|thermal|energy-balance",
@@ -36,11 +43,11 @@ def optional_path(path):
 
 
 def forward_outputs():
-    return expand(["results/forward/{workflow}.nc", "results/forward/{workflow}.png"], workflow=WORKFLOWS)
+    return expand([results("forward/{workflow}.nc"), results("forward/{workflow}.png")], workflow=WORKFLOWS)
 
 
 def problem_inputs(wildcards):
-    return f"results/inputs/{PROBLEMS[wildcards.problem]['workflow']}.nc"
+    return results(f"inputs/{PROBLEMS[wildcards.problem]['workflow']}.nc")
 
 
 def calibration_results():
@@ -48,14 +55,19 @@ def calibration_results():
 
 
 # Figures and tables (workflow/rules/figures.smk)
-FIGURES_DIR = "results/figures/calibration/{problem}/{observations}"
-TABLES_DIR = "results/tables/calibration/{problem}"
+FIGURES_DIR = results("figures/calibration/{problem}/{observations}")
+TABLES_DIR = results("tables/calibration/{problem}")
+DOCS_DIR = config["docs"]["folder"] if "docs" in config else None
 
 
 def noise_free_set(problem):
     """The first noise-free observation set of a problem (None if it has none)."""
     sets = problem_from_config(problem, PROBLEMS[problem]).observation_sets
     return next((s.name for s in sets if s.realisation == 0), None)
+
+
+def noise_free_observations(wildcards):
+    return results(f"twin/{wildcards.problem}/observations/{noise_free_set(wildcards.problem)}.nc")
 
 
 SENSITIVITY_PROBLEMS = [name for name in PROBLEMS if noise_free_set(name)]
@@ -87,7 +99,11 @@ def figure_outputs():
         )
     ]
     sensitivity = expand(
-        "results/sensitivity/{problem}/sensitivity.{ext}", problem=SENSITIVITY_PROBLEMS, ext=["csv", "md", "png", "svg"]
+        results("sensitivity/{problem}/sensitivity.{ext}"),
+        problem=SENSITIVITY_PROBLEMS,
+        ext=["csv", "md", "png", "svg"],
     )
-    profiles = expand("results/figures/profiles.{ext}", ext=["png", "svg"]) + ["results/tables/profiles.csv"]
-    return per_job + per_experiment + sensitivity + profiles
+    profiles = expand(results("figures/profiles.{ext}"), ext=["png", "svg"]) + [results("tables/profiles.csv")]
+    paper = [results(f"tables/paper_comparison.{ext}") for ext in ("csv", "md")] if "paper_comparison" in config else []
+    docs = [f"{DOCS_DIR}/summary.json"] if "docs" in config else []
+    return per_job + per_experiment + sensitivity + profiles + paper + docs

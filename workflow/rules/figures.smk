@@ -26,7 +26,7 @@ rule job_figures:
         problem=lambda wildcards: PROBLEMS[wildcards.problem],
     localrule: True
     log:
-        "results/logs/figures/{problem}/{observations}/{optimizer}/{start}.log",
+        results("logs/figures/{problem}/{observations}/{optimizer}/{start}.log"),
     conda:
         "../../envs/scope.yaml"
     script:
@@ -35,7 +35,7 @@ rule job_figures:
 
 rule experiment:
     input:
-        summary="results/calibration/summary.csv",
+        summary=results("calibration/summary.csv"),
         traces=experiment_traces,
     output:
         comparison=report(
@@ -56,7 +56,7 @@ rule experiment:
         markdown=f"{TABLES_DIR}/{{observations}}.md",
     localrule: True
     log:
-        "results/logs/figures/{problem}/{observations}/experiment.log",
+        results("logs/figures/{problem}/{observations}/experiment.log"),
     conda:
         "../../envs/scope.yaml"
     script:
@@ -65,21 +65,21 @@ rule experiment:
 
 rule profiles:
     input:
-        summary="results/calibration/summary.csv",
+        summary=results("calibration/summary.csv"),
         traces=[f"{CALIBRATION_DIR.format(**job)}/trace.csv" for job in JOBS],
     output:
         figure=report(
-            "results/figures/profiles.png",
+            results("figures/profiles.png"),
             caption="../report/profiles.rst",
             category="Calibration comparison",
             subcategory="all problems",
             labels={"figure": "data and performance profiles"},
         ),
-        figure_svg="results/figures/profiles.svg",
-        table="results/tables/profiles.csv",
+        figure_svg=results("figures/profiles.svg"),
+        table=results("tables/profiles.csv"),
     localrule: True
     log:
-        "results/logs/figures/profiles.log",
+        results("logs/figures/profiles.log"),
     conda:
         "../../envs/scope.yaml"
     script:
@@ -89,25 +89,25 @@ rule profiles:
 rule sensitivity:
     input:
         inputs=problem_inputs,
-        observations=lambda wildcards: f"results/twin/{wildcards.problem}/observations/{noise_free_set(wildcards.problem)}.nc",
+        observations=noise_free_observations,
         assets=SCOPE_ASSETS,
     output:
         table=report(
-            "results/sensitivity/{problem}/sensitivity.csv",
+            results("sensitivity/{problem}/sensitivity.csv"),
             caption="../report/sensitivity_table.rst",
             category="Sensitivity",
             subcategory="{problem}",
             labels={"problem": "{problem}", "output": "table"},
         ),
-        markdown="results/sensitivity/{problem}/sensitivity.md",
+        markdown=results("sensitivity/{problem}/sensitivity.md"),
         figure=report(
-            "results/sensitivity/{problem}/sensitivity.png",
+            results("sensitivity/{problem}/sensitivity.png"),
             caption="../report/sensitivity.rst",
             category="Sensitivity",
             subcategory="{problem}",
             labels={"problem": "{problem}", "output": "figure"},
         ),
-        figure_svg="results/sensitivity/{problem}/sensitivity.svg",
+        figure_svg=results("sensitivity/{problem}/sensitivity.svg"),
     params:
         problem=lambda wildcards: PROBLEMS[wildcards.problem],
         observations=lambda wildcards: noise_free_set(wildcards.problem),
@@ -115,10 +115,33 @@ rule sensitivity:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     log:
-        "results/logs/sensitivity/{problem}.log",
+        results("logs/sensitivity/{problem}.log"),
     benchmark:
-        "results/benchmarks/sensitivity/{problem}.tsv"
+        results("benchmarks/sensitivity/{problem}.tsv")
     conda:
         "../../envs/scope.yaml"
     script:
         "../scripts/sensitivity.py"
+
+
+rule paper_comparison:
+    input:
+        summary=results("calibration/summary.csv"),
+    output:
+        table=report(
+            results("tables/paper_comparison.csv"),
+            caption="../report/paper_comparison.rst",
+            category="Calibration comparison",
+            subcategory="published experiment",
+            labels={"table": "paper comparison"},
+        ),
+        markdown=results("tables/paper_comparison.md"),
+    params:
+        reference=config.get("paper_comparison"),
+    localrule: True
+    log:
+        results("logs/figures/paper_comparison.log"),
+    conda:
+        "../../envs/scope.yaml"
+    script:
+        "../scripts/paper_comparison.py"

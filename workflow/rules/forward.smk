@@ -1,11 +1,11 @@
 rule forward:
     input:
-        inputs="results/inputs/{workflow}.nc",
+        inputs=results("inputs/{workflow}.nc"),
         assets=SCOPE_ASSETS,
     output:
-        outputs="results/forward/{workflow}.nc",
+        outputs=results("forward/{workflow}.nc"),
         quicklook=report(
-            "results/forward/{workflow}.png",
+            results("forward/{workflow}.png"),
             caption="../report/forward_quicklook.rst",
             category="Forward SCOPE",
             labels={"workflow": "{workflow}"},
@@ -16,9 +16,9 @@ rule forward:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     log:
-        "results/logs/forward/{workflow}.log",
+        results("logs/forward/{workflow}.log"),
     benchmark:
-        "results/benchmarks/forward/{workflow}.tsv"
+        results("benchmarks/forward/{workflow}.tsv")
     conda:
         "../../envs/scope.yaml"
     script:

@@ -1,18 +1,18 @@
 rule geometry:
     input:
-        npz="results/retrieval/arc_output.npz",
+        npz=results("retrieval/arc_output.npz"),
         field=optional_path(config["field"]["geojson"]),
     output:
-        "results/geometry/geometry.nc",
+        results("geometry/geometry.nc"),
     params:
         field=config["field"],
         year=int(config["season"]["start"][:4]),
         geometry=config["geometry"],
         config=config,
     log:
-        "results/logs/geometry.log",
+        results("logs/geometry.log"),
     benchmark:
-        "results/benchmarks/geometry.tsv"
+        results("benchmarks/geometry.tsv")
     conda:
         "../../envs/prepare.yaml"
     script:

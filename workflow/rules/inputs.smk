@@ -1,18 +1,18 @@
 rule inputs:
     input:
-        biophysics="results/bridge/biophysics.nc",
-        weather="results/weather/forcing.nc",
-        geometry="results/geometry/geometry.nc",
+        biophysics=results("bridge/biophysics.nc"),
+        weather=results("weather/forcing.nc"),
+        geometry=results("geometry/geometry.nc"),
         assets=SCOPE_ASSETS,
     output:
-        "results/inputs/{workflow}.nc",
+        results("inputs/{workflow}.nc"),
     params:
         scope=config["scope"],
         config=config,
     log:
-        "results/logs/inputs/{workflow}.log",
+        results("logs/inputs/{workflow}.log"),
     benchmark:
-        "results/benchmarks/inputs/{workflow}.tsv"
+        results("benchmarks/inputs/{workflow}.tsv")
     conda:
         "../../envs/prepare.yaml"
     script:

@@ -5,15 +5,15 @@ rule retrieval:
         if config["retrieval"]["source"] == "npz"
         else [],
     output:
-        "results/retrieval/arc_output.npz",
+        results("retrieval/arc_output.npz"),
     params:
         field=config["field"],
         season=config["season"],
         retrieval=config["retrieval"],
     log:
-        "results/logs/retrieval.log",
+        results("logs/retrieval.log"),
     benchmark:
-        "results/benchmarks/retrieval.tsv"
+        results("benchmarks/retrieval.tsv")
     conda:
         "../../envs/retrieval.yaml"
     script:

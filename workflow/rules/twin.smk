@@ -3,7 +3,7 @@ rule truth:
         inputs=problem_inputs,
         assets=SCOPE_ASSETS,
     output:
-        "results/twin/{problem}/truth.nc",
+        results("twin/{problem}/truth.nc"),
     params:
         problem=lambda wildcards: PROBLEMS[wildcards.problem],
         scope=config["scope"],
@@ -11,9 +11,9 @@ rule truth:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     log:
-        "results/logs/twin/{problem}/truth.log",
+        results("logs/twin/{problem}/truth.log"),
     benchmark:
-        "results/benchmarks/twin/{problem}/truth.tsv"
+        results("benchmarks/twin/{problem}/truth.tsv")
     conda:
         "../../envs/scope.yaml"
     script:
@@ -22,18 +22,18 @@ rule truth:
 
 rule twin:
     input:
-        truth="results/twin/{problem}/truth.nc",
+        truth=results("twin/{problem}/truth.nc"),
         inputs=problem_inputs,
     output:
-        "results/twin/{problem}/observations/{observations}.nc",
+        results("twin/{problem}/observations/{observations}.nc"),
     params:
         problem=lambda wildcards: PROBLEMS[wildcards.problem],
         seed=config["calibration"]["seed"],
         config=config,
     log:
-        "results/logs/twin/{problem}/{observations}.log",
+        results("logs/twin/{problem}/{observations}.log"),
     benchmark:
-        "results/benchmarks/twin/{problem}/{observations}.tsv"
+        results("benchmarks/twin/{problem}/{observations}.tsv")
     conda:
         "../../envs/scope.yaml"
     script:

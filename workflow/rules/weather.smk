@@ -4,16 +4,16 @@ rule weather:
         if config["weather"]["source"] == "local"
         else [],
     output:
-        "results/weather/forcing.nc",
+        results("weather/forcing.nc"),
     params:
         field=config["field"],
         season=config["season"],
         weather=config["weather"],
         config=config,
     log:
-        "results/logs/weather.log",
+        results("logs/weather.log"),
     benchmark:
-        "results/benchmarks/weather.tsv"
+        results("benchmarks/weather.tsv")
     conda:
         "../../envs/prepare.yaml"
     script:

@@ -1,0 +1,31 @@
+# The documentation's generated summary and figures (config/docs.yaml): one example per calibration problem,
+# written into the committed docs folder.
+
+if "docs" in config:
+
+    rule docs:
+        input:
+            summary=results("calibration/summary.csv"),
+            misfit=[
+                f"{FIGURES_DIR}/misfit_comparison.png".format(problem=p, observations=noise_free_set(p))
+                for p in PROBLEMS
+            ],
+            parameters=[
+                f"{FIGURES_DIR}/{{optimizer}}/start1/parameters.png".format(
+                    problem=p, observations=noise_free_set(p), optimizer=config["docs"]["figures_of"]
+                )
+                for p in PROBLEMS
+            ],
+        output:
+            summary=f"{DOCS_DIR}/summary.json",
+            markdown=f"{DOCS_DIR}/summary.md",
+            figures=[f"{DOCS_DIR}/figures/{p}_{kind}.png" for p in PROBLEMS for kind in ("misfit", "parameters")],
+        params:
+            problems=PROBLEMS,
+        localrule: True
+        log:
+            results("logs/docs.log"),
+        conda:
+            "../../envs/scope.yaml"
+        script:
+            "../scripts/docs.py"
