@@ -90,6 +90,8 @@ OPTIMIZER_COLOURS = {
     "adam": "tab:brown",
     "de": "tab:pink",
 }
+# other labels (an optimiser with other settings, e.g. dfols_noisy) take these, in the order they are met
+SPARE_COLOURS = ("tab:olive", "tab:cyan", "tab:gray", "black")
 
 
 def parameter_label(name: str) -> str:
@@ -97,8 +99,12 @@ def parameter_label(name: str) -> str:
     return f"{name} ({units})" if units else name
 
 
-def optimizer_colour(label: str, index: int = 0) -> str:
-    return OPTIMIZER_COLOURS.get(label, f"C{index % 10}")
+def optimizer_colour(label: str, labels: list[str]) -> str:
+    """A fixed colour per optimiser; ``labels`` (every label of the figure, in order) places the others."""
+    if label in OPTIMIZER_COLOURS:
+        return OPTIMIZER_COLOURS[label]
+    others = [other for other in dict.fromkeys(labels) if other not in OPTIMIZER_COLOURS]
+    return SPARE_COLOURS[others.index(label) % len(SPARE_COLOURS)]
 
 
 def _save(fig, path: str | Path) -> None:
@@ -204,13 +210,17 @@ def parameter_history_figure(trace, parameters, *, title: str = ""):
 def misfit_comparison_figure(traces: dict, *, title: str = "", baseline_misfit: float = 0.0):
     """Every optimiser's incumbent (best-so-far) misfit against evaluation number on one panel."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
-    for index, (label, trace) in enumerate(traces.items()):
+    runs = {label: label.partition(" (start ") for label in traces}  # tables.run_label: "<optimizer> (start <k>)"
+    optimizers = [optimizer for optimizer, _, _ in runs.values()]
+    for label, trace in traces.items():
+        optimizer, _, start = runs[label]
         ax.step(
             trace["evaluation"],
             incumbent_misfit(trace["misfit"]),
             where="post",
             lw=1.8,
-            color=optimizer_colour(label, index),
+            ls="-" if start in ("", "1)") else "--",
+            color=optimizer_colour(optimizer, optimizers),
             label=label,
         )
     if baseline_misfit > 0:
@@ -239,13 +249,13 @@ def profiles_figure(data: dict, performance: dict, *, instances: int):
             )
         ):
             ax = axes[row, column]
-            for index, solver in enumerate(frame.columns):
+            for solver in frame.columns:
                 ax.step(
                     frame.index,
                     frame[solver],
                     where="post",
                     lw=1.8,
-                    color=optimizer_colour(solver, index),
+                    color=optimizer_colour(solver, list(frame.columns)),
                     label=solver,
                 )
             if row == 1:
