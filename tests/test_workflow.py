@@ -133,6 +133,14 @@ def test_runs_naming_what_the_problem_lacks_are_errors(change, message):
     assert f"problems.energy_balance_6.{message}" in str(error.value)
 
 
+def test_several_noise_free_sets_need_a_sensitivity_set():
+    # --configfile merges put the overlay's keys first, so "the first noise-free set" would depend on the merge
+    config = overlay("paper")
+    del config["problems"]["energy_balance_6"]["sensitivity_set"]
+    with pytest.raises(ValueError, match=r"several noise-free observation sets \(\['clean', 'sparse'\]\)"):
+        check_config(config)
+
+
 def test_paper_comparison_must_name_a_job_of_the_config():
     config = overlay("paper")
     config["paper_comparison"]["C_SMOOTH"]["job"] = "energy_balance_6/clean/cmaes/start2"

@@ -89,6 +89,20 @@ def problem_runs(config: Mapping[str, Any], name: str) -> list[tuple[list[str], 
     ]
 
 
+def sensitivity_set(problem: Problem, spec: Mapping[str, Any]) -> str | None:
+    """The noise-free observation set the sensitivity stage uses: ``sensitivity_set``, or the only one (None if
+    the problem has none). Several without ``sensitivity_set`` is an error: their order is not dependable once
+    --configfile has merged configs."""
+    noise_free = [s.name for s in problem.observation_sets if s.realisation == 0]
+    if "sensitivity_set" in spec:
+        if spec["sensitivity_set"] not in noise_free:
+            raise ValueError(f"sensitivity_set {spec['sensitivity_set']!r} is not a noise-free set ({noise_free})")
+        return spec["sensitivity_set"]
+    if len(noise_free) > 1:
+        raise ValueError(f"several noise-free observation sets ({noise_free}): name one in sensitivity_set")
+    return noise_free[0] if noise_free else None
+
+
 def calibration_jobs(config: Mapping[str, Any]) -> list[dict[str, str]]:
     """Every (problem, observations, optimizer, start) the config asks for, each once."""
     jobs = []
@@ -120,7 +134,9 @@ def check_calibration(config: Mapping[str, Any]) -> None:
         if unknown:
             errors.append(f"problems.{name}.optimizers: {unknown} not in calibration.optimizers ({sorted(labels)})")
         try:
-            errors += run_errors(problem_from_config(name, spec), spec.get("runs", []), labels)
+            problem = problem_from_config(name, spec)
+            sensitivity_set(problem, spec)
+            errors += run_errors(problem, spec.get("runs", []), labels)
         except ValueError as error:
             errors.append(f"problems.{name}: {error}")
     if not errors:

@@ -208,8 +208,10 @@ def parameter_history_figure(trace, parameters, *, title: str = ""):
 
 
 def misfit_comparison_figure(traces: dict, *, title: str = "", baseline_misfit: float = 0.0):
-    """Every optimiser's incumbent (best-so-far) misfit against evaluation number on one panel."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
+    """Every optimiser's incumbent (best-so-far) misfit against evaluation number on one panel; the evaluation
+    axis is logarithmic where one run is ten times longer than the typical one (CMA-ES beside DFO-LS)."""
+    legend_rows = -(-(len(traces) + 1) // 3)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0 + 0.2 * legend_rows), layout="constrained")
     runs = {label: label.partition(" (start ") for label in traces}  # tables.run_label: "<optimizer> (start <k>)"
     optimizers = [optimizer for optimizer, _, _ in runs.values()]
     for label, trace in traces.items():
@@ -226,11 +228,14 @@ def misfit_comparison_figure(traces: dict, *, title: str = "", baseline_misfit: 
     if baseline_misfit > 0:
         ax.axhline(baseline_misfit, color="black", ls="--", lw=1, label="baseline")
     ax.set_yscale("log")
+    lengths = [len(trace) for trace in traces.values()]
+    if max(lengths) > 10 * np.median(lengths):
+        ax.set_xscale("log")
     ax.set_xlabel("model evaluation")
     ax.set_ylabel(f"best {MISFIT_LABEL}")
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    fig.legend(fontsize=8, loc="outside lower center", ncol=4)
+    fig.legend(fontsize=8, loc="outside lower center", ncol=3)
     return fig
 
 

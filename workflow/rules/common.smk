@@ -1,5 +1,5 @@
 from scopecal.assets import check_scope_assets
-from scopecal.config import calibration_jobs, check_config, job_budget, optimizer_setup
+from scopecal.config import calibration_jobs, check_config, job_budget, optimizer_setup, sensitivity_set
 from scopecal.problems import problem_from_config
 
 check_config(config)
@@ -61,9 +61,8 @@ DOCS_DIR = config["docs"]["folder"] if "docs" in config else None
 
 
 def noise_free_set(problem):
-    """The first noise-free observation set of a problem (None if it has none)."""
-    sets = problem_from_config(problem, PROBLEMS[problem]).observation_sets
-    return next((s.name for s in sets if s.realisation == 0), None)
+    """The noise-free observation set of a problem's sensitivity stage (None if it has none)."""
+    return sensitivity_set(problem_from_config(problem, PROBLEMS[problem]), PROBLEMS[problem])
 
 
 def noise_free_observations(wildcards):
