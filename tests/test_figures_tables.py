@@ -132,7 +132,7 @@ def test_calibration_figures_are_written(tmp_path):
     )
     figures.save_figure(figures.parameter_history_figure(trace, problem.parameters, title="t"), tmp_path / "p.png")
     figures.save_figure(
-        figures.misfit_comparison_figure({"a": trace, "b": trace.assign(misfit=trace["misfit"] * 2)}),
+        figures.misfit_comparison_figure({("a", 1): trace, ("b", 1): trace.assign(misfit=trace["misfit"] * 2)}),
         tmp_path / "c.png",
     )
     for name in ("m.png", "p.png", "c.png"):
@@ -202,7 +202,7 @@ def test_paper_comparison_puts_the_published_numbers_beside_the_mirroring_job():
     assert (
         other["recovered"] == 0 and math.isnan(other["evaluations_to_recovery"]) and pd.isna(other["paper_experiment"])
     )
-    text = tables.paper_markdown(table, "one")
+    text = tables.paper_markdown(table)
     assert "| D_SMOOTH | clean / dfols (start 1) | 3 | 20 | 1/1 | 6 | 3 | 42 |" in text
     assert "| cmaes (start 1) | – / – (0/1) |" in text
 

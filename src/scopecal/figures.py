@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from .metrics import RECOVERY_ZONE  # noqa: E402
+from .tables import run_label  # noqa: E402
 
 # Headline quantities per workflow: (label, how to pick them from the output)
 HEADLINES = {
@@ -137,24 +138,10 @@ def misfit_history_figure(trace, *, title: str = "", baseline_misfit: float = 0.
     if "generation" in trace and trace["generation"].notna().any():
         generations = trace.dropna(subset=["generation"]).groupby("generation")
         ends = generations["evaluation"].max()
-        ax.plot(
-            ends,
-            np.maximum(generations["misfit"].min(), MISFIT_FLOOR),
-            "v-",
-            color="tab:green",
-            ms=4,
-            lw=1,
-            label="generation best",
-        )
-        ax.plot(
-            ends,
-            np.maximum(generations["misfit"].max(), MISFIT_FLOOR),
-            "^-",
-            color="tab:orange",
-            ms=4,
-            lw=1,
-            label="generation worst",
-        )
+        for extreme, style, colour in (("min", "v-", "tab:green"), ("max", "^-", "tab:orange")):
+            misfits = np.maximum(generations["misfit"].agg(extreme), MISFIT_FLOOR)
+            label = f"generation {'best' if extreme == 'min' else 'worst'}"
+            ax.plot(ends, misfits, style, color=colour, ms=4, lw=1, label=label)
     if baseline_misfit > 0:
         ax.axhline(baseline_misfit, color="black", ls="--", lw=1, label="baseline misfit")
     ax.set_yscale("log")
@@ -208,22 +195,22 @@ def parameter_history_figure(trace, parameters, *, title: str = ""):
 
 
 def misfit_comparison_figure(traces: dict, *, title: str = "", baseline_misfit: float = 0.0):
-    """Every optimiser's incumbent (best-so-far) misfit against evaluation number on one panel; the evaluation
-    axis is logarithmic where one run is ten times longer than the typical one (CMA-ES beside DFO-LS)."""
+    """Every run's incumbent (best-so-far) misfit against evaluation number on one panel; ``traces`` maps
+    (optimizer, start) to a trace. One colour per optimiser, dashed from a later start; the evaluation axis is
+    logarithmic where one run is ten times longer than the typical one (CMA-ES beside DFO-LS)."""
     legend_rows = -(-(len(traces) + 1) // 3)
     fig, ax = plt.subplots(figsize=(6.4, 4.0 + 0.2 * legend_rows), layout="constrained")
-    runs = {label: label.partition(" (start ") for label in traces}  # tables.run_label: "<optimizer> (start <k>)"
-    optimizers = [optimizer for optimizer, _, _ in runs.values()]
-    for label, trace in traces.items():
-        optimizer, _, start = runs[label]
+    optimizers = [optimizer for optimizer, _ in traces]
+    several_starts = len({start for _, start in traces}) > 1
+    for (optimizer, start), trace in traces.items():
         ax.step(
             trace["evaluation"],
             incumbent_misfit(trace["misfit"]),
             where="post",
             lw=1.8,
-            ls="-" if start in ("", "1)") else "--",
+            ls="-" if start == 1 else "--",
             color=optimizer_colour(optimizer, optimizers),
-            label=label,
+            label=run_label(optimizer, start, several_starts),
         )
     if baseline_misfit > 0:
         ax.axhline(baseline_misfit, color="black", ls="--", lw=1, label="baseline")

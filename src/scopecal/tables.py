@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,13 @@ PROFILE_TOLERANCES = (1e-1, 1e-3, 1e-5)
 def _parameters(summary: pd.DataFrame) -> list[str]:
     """Parameter names with a truth in these rows, in column order."""
     return [c.removeprefix("true_") for c in summary.columns if c.startswith("true_") and summary[c].notna().any()]
+
+
+def trace_job(path: str | Path) -> tuple[str, str, str, int]:
+    """(problem, observations, optimizer, start) of a job's trace at
+    <results>/calibration/<problem>/<observations>/<optimizer>/start<k>/trace.csv."""
+    problem, observations, optimizer, start = Path(path).parts[-5:-1]
+    return problem, observations, optimizer, int(start.removeprefix("start"))
 
 
 def run_label(optimizer: str, start: int, several_starts: bool) -> str:
@@ -229,7 +237,7 @@ def paper_comparison(summary: pd.DataFrame, reference: Mapping[str, Mapping]) ->
             )
         )
     order = {experiment: i for i, experiment in enumerate(reference)}
-    table = pd.DataFrame(table).assign(n_parameters=len(names))
+    table = pd.DataFrame(table).assign(problem=problem, n_parameters=len(names))
     return table.sort_values("paper_experiment", key=lambda c: c.map(order), na_position="last", kind="stable")
 
 
@@ -238,7 +246,8 @@ def _baseline_and_recovery(row) -> str:
     return f"{_cell(row.evaluations_to_baseline)} / {recovery} ({row.recovered}/{row.n_parameters})"
 
 
-def paper_markdown(table: pd.DataFrame, problem: str) -> str:
+def paper_markdown(table: pd.DataFrame) -> str:
+    problem = table["problem"].iloc[0]
     mirrored = table[table["paper_experiment"].notna()].set_index("paper_experiment")
     side_by_side = pd.DataFrame(
         {

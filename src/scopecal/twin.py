@@ -64,14 +64,13 @@ def observe(
     observed = observed_cells(field_mask, grid, observation_set)
     rng = np.random.default_rng([seed, observation_set.realisation])
     dataset = xr.Dataset({"observed": observed})
-    truth_misfit, n_residuals = 0.0, 0
+    truth_misfit = 0.0
     for target in problem.targets:
         true_values = truth[target.name].transpose("y", "x", "time")
         sigma = xr.DataArray(target.sigma(true_values.values), dims=true_values.dims, coords=true_values.coords)
         noise = rng.standard_normal(true_values.shape) if observation_set.realisation else 0.0
         values = (true_values + noise * sigma).where(observed)
         truth_misfit += 0.5 * float((((true_values - values) / sigma) ** 2).where(observed).sum())
-        n_residuals += int(observed.sum())
         dataset[target.name] = values.assign_attrs(true_values.attrs)
         dataset[f"sigma_{target.name}"] = sigma.where(observed).assign_attrs(
             units=true_values.attrs.get("units", ""), long_name=f"observation error standard deviation of {target.name}"
@@ -80,7 +79,9 @@ def observe(
         problem=problem.name,
         observation_set=observation_set.name,
         noise_realisation=observation_set.realisation,
-        baseline_misfit=truth_misfit if observation_set.realisation else 0.5 * n_residuals,
+        baseline_misfit=truth_misfit
+        if observation_set.realisation
+        else 0.5 * len(problem.targets) * int(observed.sum()),
         truth_misfit=truth_misfit,
         observed_cells=int(observed.sum()),
         truth=", ".join(f"{p.name}={p.truth}" for p in problem.parameters),

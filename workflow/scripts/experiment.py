@@ -4,7 +4,7 @@ import pandas as pd
 
 from scopecal.figures import misfit_comparison_figure, save_figure
 from scopecal.logs import log_to
-from scopecal.tables import experiment_csv, experiment_markdown, experiment_tables, run_label
+from scopecal.tables import experiment_csv, experiment_markdown, experiment_tables, trace_job
 
 log = log_to(snakemake.log[0])
 wildcards, output = snakemake.wildcards, snakemake.output
@@ -12,13 +12,8 @@ summary = pd.read_csv(snakemake.input.summary)
 tables = experiment_tables(summary, wildcards.problem, wildcards.observations)
 experiment_csv(tables).to_csv(output.table, index=False)
 Path(output.markdown).write_text(experiment_markdown(tables, wildcards.problem, wildcards.observations))
-runs = [Path(path).parts[-3:-1] for path in snakemake.input.traces]  # .../<optimizer>/start<k>/trace.csv
-several = len({start for _, start in runs}) > 1
-traces = {
-    run_label(optimizer, int(start.removeprefix("start")), several): pd.read_csv(path)
-    for (optimizer, start), path in zip(runs, snakemake.input.traces, strict=True)
-}
-traces = {label: traces[label] for label in tables["performance"].index}
+paths = {trace_job(path)[2:]: path for path in snakemake.input.traces}  # (optimizer, start), in job order
+traces = {run: pd.read_csv(paths[run]) for run in sorted(paths, key=lambda run: run[1])}  # the tables' row order
 baseline = float(tables["performance"]["baseline_misfit"].iloc[0])
 title = f"{wildcards.problem} / {wildcards.observations}: best misfit so far, every optimiser"
 save_figure(

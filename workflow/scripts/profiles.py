@@ -1,18 +1,20 @@
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from scopecal.figures import profiles_figure, save_figure
 from scopecal.logs import log_to
-from scopecal.tables import PROFILE_TOLERANCES, data_profile, performance_profile, profile_instances, profile_table
+from scopecal.tables import (
+    PROFILE_TOLERANCES,
+    data_profile,
+    performance_profile,
+    profile_instances,
+    profile_table,
+    trace_job,
+)
 
 log = log_to(snakemake.log[0])
 summary = pd.read_csv(snakemake.input.summary)
-traces = {}
-for path in snakemake.input.traces:  # results/calibration/<problem>/<observations>/<optimizer>/start<k>/trace.csv
-    problem, observations, optimizer, start = Path(path).parts[-5:-1]
-    traces[(problem, observations, optimizer, int(start.removeprefix("start")))] = pd.read_csv(path)
+traces = {trace_job(path): pd.read_csv(path) for path in snakemake.input.traces}
 instances = profile_instances(summary, traces)
 largest = max(len(h) / (i["n"] + 1) for i in instances for h in i["histories"].values())
 budgets = np.linspace(0, np.ceil(largest), 200)
