@@ -141,6 +141,22 @@ def test_several_noise_free_sets_need_a_sensitivity_set():
         check_config(config)
 
 
+def test_sensitivity_set_must_be_a_noise_free_set():
+    config = overlay("paper")
+    config["problems"]["energy_balance_6"]["sensitivity_set"] = "noisy1"
+    with pytest.raises(
+        ValueError, match=r"problems.energy_balance_6: sensitivity_set 'noisy1' is not a noise-free set"
+    ):
+        check_config(config)
+
+
+def test_docs_figures_must_be_of_a_configured_optimizer():
+    config = overlay("docs")
+    config["docs"]["figures_of"] = "bfgs"
+    with pytest.raises(ValueError, match="docs.figures_of: 'bfgs' not in calibration.optimizers"):
+        check_config(config)
+
+
 def test_paper_comparison_must_name_a_job_of_the_config():
     config = overlay("paper")
     config["paper_comparison"]["C_SMOOTH"]["job"] = "energy_balance_6/clean/cmaes/start2"
