@@ -3,6 +3,7 @@
 from datetime import date, datetime
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 import yaml
@@ -103,12 +104,29 @@ def test_sky_longwave_spectrum_integrates_to_rli():
     np.testing.assert_allclose(np.trapezoid(spectrum.values, wavelength / 1000.0, axis=-1), rli.values)
 
 
-def test_missing_overpass_and_uncovered_weather_are_errors(chain, scope_assets):
+def test_crop_state_is_exact_on_acquisition_days_and_linear_by_date_between(chain):
+    _, biophysics, _, angles = chain
+    post_bio = biophysics["post_bio"]
+    days = pd.DatetimeIndex(post_bio["time"].values).normalize()
+    half_hours = days[1] + pd.to_timedelta([6, 10.5, 17], unit="h")
+    between = days[0] + (days[1] - days[0]) / 2 + pd.Timedelta(hours=13)
+    state = inputs.crop_state_at(post_bio, np.concatenate([angles["time"].values, half_hours, [between]]))
+    n = angles.sizes["time"]
+    np.testing.assert_array_equal(state.isel(time=slice(0, n)).values, post_bio.values)
+    for k in range(3):
+        np.testing.assert_array_equal(state.isel(time=n + k).values, post_bio.isel(time=1).values)
+    fraction = (between.normalize() - days[0]) / (days[1] - days[0])
+    expected = post_bio.isel(time=0) + fraction * (post_bio.isel(time=1) - post_bio.isel(time=0))
+    np.testing.assert_allclose(state.isel(time=-1).values, expected.values, rtol=1e-12)
+
+
+def test_times_beyond_the_retrieval_and_uncovered_weather_are_errors(chain, scope_assets):
     _, biophysics, forcing, angles = chain
-    with pytest.raises(ValueError, match="retrieval dates without an overpass"):
-        inputs.align_retrieval_times(biophysics["post_bio"], angles["time"].values[:-1])
+    late = pd.DatetimeIndex(biophysics["post_bio"]["time"].values).max() + pd.Timedelta(days=2)
+    with pytest.raises(ValueError, match="1 SCOPE times lie outside the retrieval's acquisitions"):
+        inputs.crop_state_at(biophysics["post_bio"], np.array([late.to_datetime64()]))
     short = forcing.sel(time=slice("2021-06-10", None))
-    with pytest.raises(ValueError, match="does not cover the overpasses"):
+    with pytest.raises(ValueError, match="does not cover 1 of the SCOPE times, first"):
         inputs.prepare_inputs(biophysics, short, angles, workflow="thermal", scope_root=scope_assets, **SETTINGS)
 
 

@@ -1,11 +1,12 @@
-"""SCOPE input datasets per workflow, time-aligned to the acquisitions.
+"""SCOPE input datasets per workflow, at the overpasses or at the times of observations from a file.
 
 scope-rtm's ``prepare_scope_input_dataset`` interpolates the retrieval in
-time onto the observation times. ARC stamps acquisitions at 00:00 while the
+time onto the SCOPE times. ARC stamps acquisitions at 00:00 while the
 overpass is mid-morning, so a plain call blends each date with the next and
 leaves the last one NaN (arcope then fills it with the field median). Here
-every retrieval date is first moved to the overpass time of the same day:
-the interpolation then hits each acquisition exactly.
+the retrieval is first evaluated at every SCOPE time by day (``crop_state_at``):
+exact on an acquisition day, linear by date between acquisitions; scope-rtm's
+interpolation then changes nothing.
 """
 
 from __future__ import annotations
@@ -36,15 +37,28 @@ THERMAL_TEMPERATURES = ("Tcu", "Tch", "Tsu", "Tsh")
 ENERGY_BALANCE_CONSTANTS = ("Cd", "rwc", "rss", "rbs", "Ca", "Oa", "Vcmax25", "BallBerrySlope")
 
 
-def align_retrieval_times(post_bio: xr.DataArray, overpass_times: np.ndarray) -> xr.DataArray:
-    """Give each retrieval date the overpass time of the same day; every date must have one."""
-    bio_days = pd.DatetimeIndex(post_bio["time"].values).normalize()
-    overpass = pd.DatetimeIndex(overpass_times)
-    by_day = dict(zip(overpass.normalize(), overpass, strict=True))
-    missing = [str(day.date()) for day in bio_days if day not in by_day]
-    if missing:
-        raise ValueError(f"retrieval dates without an overpass in the geometry: {missing}")
-    return post_bio.assign_coords(time=[by_day[day] for day in bio_days])
+def crop_state_at(post_bio: xr.DataArray, times: np.ndarray) -> xr.DataArray:
+    """The retrieval at each of ``times``: linear in the day between acquisition days, constant within a day.
+
+    On an acquisition day every time carries exactly that acquisition's values (the overpass, or a
+    half-hour of a tower series); between two acquisitions the values are interpolated linearly by date.
+    A time before the first or after the last acquisition day is an error.
+    """
+    days = pd.DatetimeIndex(post_bio["time"].values).normalize().as_unit("ns")
+    wanted = pd.DatetimeIndex(times).as_unit("ns")
+    outside = (wanted.normalize() < days.min()) | (wanted.normalize() > days.max())
+    if outside.any():
+        raise ValueError(
+            f"{int(outside.sum())} SCOPE times lie outside the retrieval's acquisitions "
+            f"({days.min().date()} to {days.max().date()}), first {wanted[outside][0]}"
+        )
+    by_day = post_bio.assign_coords(time=days)
+    on_acquisition_day = xr.DataArray(wanted.normalize().isin(days), dims="time")
+    # interpolation is not exact at the last node (v0 + 1 * (v1 - v0)): take acquisition days as they are
+    state = by_day.reindex(time=wanted.normalize()).where(
+        on_acquisition_day, by_day.interp(time=wanted.normalize(), method="linear")
+    )
+    return state.assign_coords(time=wanted.values)
 
 
 def input_settings(scope: Mapping) -> dict:
@@ -86,21 +100,22 @@ def prepare_inputs(
     canopy_height_m: float,
     measurement_height_m: float,
 ) -> xr.Dataset:
-    """Runner-ready inputs on (y, x, time) at the overpass times, with ``field_mask``.
+    """Runner-ready inputs on (y, x, time) at the geometry's times (the overpasses, or the observation times of
+    a file set), with ``field_mask``.
 
     Variables that do not vary over the field (weather, angles, spectra) keep
     only their own dimensions; the forward stage broadcasts them.
     """
     if workflow not in WORKFLOWS:
         raise ValueError(f"unknown workflow '{workflow}'; use one of {list(WORKFLOWS)}")
-    overpass = geometry["time"].values
-    outside = (overpass < weather["time"].values.min()) | (overpass > weather["time"].values.max())
+    times = geometry["time"].values
+    outside = (times < weather["time"].values.min()) | (times > weather["time"].values.max())
     if outside.any():
         raise ValueError(
             f"weather from {str(weather['time'].values.min())[:16]} to {str(weather['time'].values.max())[:16]} "
-            f"does not cover the overpasses {[str(t)[:16] for t in overpass[outside]]}"
+            f"does not cover {int(outside.sum())} of the SCOPE times, first {str(times[outside][0])[:16]} UTC"
         )
-    post_bio = align_retrieval_times(biophysics["post_bio"], overpass)
+    post_bio = crop_state_at(biophysics["post_bio"], times)
     dataset = prepare_scope_input_dataset(
         weather_ds=weather,
         observation_ds=geometry,
