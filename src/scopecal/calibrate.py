@@ -118,7 +118,7 @@ def calibrate(
         "stop_reason": stop_reason,
         "target_variables": [t.name for t in problem.targets],
         "parameters_initial": dict(zip(problem.names, map(float, problem.start(start)), strict=True)),
-        "parameters_true": dict(zip(problem.names, map(float, problem.truth), strict=True)),
+        "parameters_true": {p.name: p.truth for p in problem.parameters},
         "evaluations": traced.evaluations,
         "gradient_evaluations": traced.gradient_evaluations,
         "budget": budget,

@@ -41,16 +41,24 @@ def summarise(records: list[dict], problem: Problem, baseline_misfit: float) -> 
     within_1pct = np.all(np.abs(parameters - truth) <= 0.01 * np.abs(truth), axis=1)
     reaching = np.flatnonzero(misfits <= baseline_misfit) if baseline_misfit > 0 else np.array([], int)
     final = parameters[-1]
+    truth_known = problem.has_truth
     return {
         "initial_misfit": records[0]["misfit"],
         "final_misfit": float(misfits[-1]),
         "baseline_misfit": baseline_misfit,
         "evaluations_to_baseline": int(reaching[0]) + 1 if reaching.size else None,
-        "evaluations_to_1pct": first_staying(within_1pct),
-        "recovered_at": {name: first_staying(within_zone[:, i]) for i, name in enumerate(names)},
-        "recovered": int(sum(first_staying(within_zone[:, i]) is not None for i in range(len(names)))),
+        # without a truth (observations from a file) there is nothing to recover: these stay empty, not faked
+        "evaluations_to_1pct": first_staying(within_1pct) if truth_known else None,
+        "recovered_at": {
+            name: first_staying(within_zone[:, i]) if truth_known else None for i, name in enumerate(names)
+        },
+        "recovered": int(sum(first_staying(within_zone[:, i]) is not None for i in range(len(names))))
+        if truth_known
+        else None,
         "parameters_final": dict(zip(names, map(float, final), strict=True)),
-        "relative_error_final": dict(zip(names, map(float, (final - truth) / np.abs(truth)), strict=True)),
+        "relative_error_final": dict(
+            zip(names, map(float, (final - truth) / np.abs(truth)) if truth_known else [None] * len(names), strict=True)
+        ),
         "within_bounds": bool(all(p.lower <= v <= p.upper for p, v in zip(problem.parameters, final, strict=True))),
         "failed_evaluations": int(sum(record["failed"] for record in records)),
     }

@@ -22,7 +22,7 @@ LOGIT_BOX = 8.0
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    truth: float
+    truth: float | None  # None where observations come from a file: nothing is known to recover
     lower: float
     upper: float
     transform: str = "identity"
@@ -36,7 +36,7 @@ class Parameter:
         if self.transform == "log" and self.lower <= 0:
             raise ValueError(f"parameter {self.name}: a log transform needs lower > 0, got {self.lower}")
         for value in (self.truth, *self.starts):
-            if not self.lower <= value <= self.upper:
+            if value is not None and not self.lower <= value <= self.upper:
                 raise ValueError(f"parameter {self.name}: {value} lies outside [{self.lower}, {self.upper}]")
 
     @property
@@ -90,7 +90,8 @@ class Target:
 
 @dataclass(frozen=True)
 class ObservationSet:
-    """How one set of twin observations is drawn: which cells, and which noise realisation (0 = noise-free)."""
+    """How one set of twin observations is drawn: which cells, and which noise realisation (0 = noise-free);
+    or, with ``file``, the config of a set read from the user's file (scopecal.observations)."""
 
     name: str
     realisation: int
@@ -98,6 +99,11 @@ class ObservationSet:
     pixels: tuple[tuple[int, int], ...] | None = None
     fraction: float = 1.0
     seed: int = 0
+    file: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+
+    @property
+    def is_twin(self) -> bool:
+        return self.file is None
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,12 @@ class Problem:
 
     @property
     def truth(self) -> np.ndarray:
-        return np.array([p.truth for p in self.parameters])
+        """The true values (NaN where a parameter has none)."""
+        return np.array([p.truth for p in self.parameters], dtype=float)
+
+    @property
+    def has_truth(self) -> bool:
+        return all(p.truth is not None for p in self.parameters)
 
     def to_physical(self, u: np.ndarray) -> np.ndarray:
         return np.array([p.to_physical(value) for p, value in zip(self.parameters, u, strict=True)])
@@ -159,9 +170,13 @@ class Problem:
 
 
 def expand_observation_sets(spec: Mapping[str, Mapping[str, Any]]) -> tuple[ObservationSet, ...]:
-    """``noisy: {noise: true, realisations: 3}`` becomes noisy1, noisy2, noisy3; a noise-free set keeps its name."""
+    """``noisy: {noise: true, realisations: 3}`` becomes noisy1, noisy2, noisy3; a noise-free set and a file set
+    keep their names."""
     sets = []
     for name, entry in spec.items():
+        if "file" in entry:
+            sets.append(ObservationSet(name=name, realisation=0, file=dict(entry)))
+            continue
         sampling = entry.get("sampling", {})
         common = dict(
             dates=tuple(sampling["dates"]) if sampling.get("dates") is not None else None,
@@ -181,7 +196,7 @@ def problem_from_config(name: str, spec: Mapping[str, Any]) -> Problem:
     parameters = tuple(
         Parameter(
             name=pname,
-            truth=float(p["truth"]),
+            truth=float(p["truth"]) if p.get("truth") is not None else None,
             lower=float(p["lower"]),
             upper=float(p["upper"]),
             transform=p.get("transform", "identity"),

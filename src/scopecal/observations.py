@@ -1,0 +1,448 @@
+"""Observation sets from the user's files: read, convert units, match to the field's pixels and to times.
+
+A file set becomes the same dataset as a twin set once read: on the field grid (y, x) at the observation
+times, ``observed`` (the cells that are fitted), one variable per target in SCOPE's units and its
+``sigma_<target>``, plus ``holdout`` (valid cells held back from the fit for validation). Nothing after this
+module asks where observations came from.
+
+Units are converted with pint, using cf-xarray's registry so that UDUNITS strings such as
+``mW m-2 nm-1 sr-1`` parse. A surface temperature observed for the target ``Eoutt`` is turned into the
+broadband emitted exitance by Stefan-Boltzmann with emissivity 1 (the definition of the forward stage's LST).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arc_scope.utils.io import load_geojson_centroid
+from cf_xarray.units import units as UNITS
+from pint.errors import DimensionalityError, UndefinedUnitError
+from pyproj import CRS, Transformer
+from scipy.constants import Stefan_Boltzmann
+from scope.variables import get_variable_definition
+
+from .problems import Problem, Target
+
+# scope-rtm 0.4.13's registry gives these wavelength-integrated radiances a spectral unit
+INTEGRATED_RADIANCE_UNITS = {"Loutt": "W m-2 sr-1", "LoutF": "W m-2 sr-1"}
+LOG = logging.getLogger("scopecal")
+MIN_SUN_ELEVATION = 15.0  # degrees; below it SCOPE's shortwave is unreliable and fluxes are small
+
+
+def target_units(target: str) -> str:
+    """SCOPE's units of an output, as the forward stage writes them."""
+    return INTEGRATED_RADIANCE_UNITS.get(target) or get_variable_definition(target).units
+
+
+@dataclass
+class FileSet:
+    """One file observation set of a problem, as the config gives it."""
+
+    name: str
+    path: Path
+    variables: dict[str, dict]  # SCOPE target -> {name, units, sigma, quality}
+    time_column: str = "time"
+    timezone: str | None = None
+    location: dict | None = None  # {lat, lon} for a point series; None for a gridded file
+    min_sun_elevation: float = MIN_SUN_ELEVATION
+    aggregate: dict | None = None
+    holdout: dict | None = None
+    default_sigma: dict[str, Target] = field(default_factory=dict)  # the problem's targets: sigma in SCOPE units
+
+    @classmethod
+    def from_problem(cls, problem: Problem, name: str) -> FileSet:
+        spec = problem.observation_set(name).file
+        if spec is None:
+            raise ValueError(f"observation set {name} of {problem.name} is a twin set, not a file set")
+        time = spec.get("time", {})
+        return cls(
+            default_sigma={target.name: target for target in problem.targets},
+            name=name,
+            path=Path(spec["file"]),
+            variables={target: dict(entry) for target, entry in spec["variables"].items()},
+            time_column=time.get("column", "time"),
+            timezone=time.get("timezone"),
+            location=dict(spec["location"]) if spec.get("location") else None,
+            min_sun_elevation=float(spec.get("min_sun_elevation", MIN_SUN_ELEVATION)),
+            aggregate=spec.get("aggregate"),
+            holdout=spec.get("holdout"),
+        )
+
+
+# --- reading ------------------------------------------------------------------------------------------------
+
+
+def read_file(file_set: FileSet) -> xr.Dataset:
+    """The file as a dataset with a UTC ``time`` dimension (a CSV becomes a point series)."""
+    path = file_set.path
+    if not path.is_file():
+        raise FileNotFoundError(f"observation file {path} does not exist (set {file_set.name})")
+    if path.suffix.lower() == ".csv":
+        table = pd.read_csv(path, comment="#")
+        if file_set.time_column not in table:
+            raise ValueError(f"{path}: no time column {file_set.time_column!r}; the file has {list(table.columns)}")
+        times = utc_times(table[file_set.time_column].astype(str), file_set, path)
+        dataset = xr.Dataset.from_dataframe(table.drop(columns=file_set.time_column)).rename(index="time")
+        dataset = dataset.assign_coords(time=times.as_unit("ns").values)
+    else:
+        dataset = xr.open_dataset(path).load()
+        if "time" not in dataset.dims:
+            raise ValueError(f"{path}: no time dimension; the file has dimensions {dict(dataset.sizes)}")
+        naive = pd.DatetimeIndex(dataset["time"].values)
+        if file_set.timezone:
+            naive = naive.tz_localize(file_set.timezone).tz_convert("UTC").tz_localize(None)
+        dataset = dataset.assign_coords(time=naive.as_unit("ns").values)
+    if not dataset.indexes["time"].is_unique:
+        first = dataset.indexes["time"][dataset.indexes["time"].duplicated()][0]
+        raise ValueError(f"{path}: duplicated time {first}")
+    return dataset.sortby("time")
+
+
+def utc_times(stamps: pd.Series, file_set: FileSet, path: Path) -> pd.DatetimeIndex:
+    """ISO stamps with a UTC offset, or naive stamps in the declared ``time.timezone``, as naive UTC."""
+    with_offset = stamps.str.strip().str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
+    if with_offset.all():
+        return pd.DatetimeIndex(pd.to_datetime(stamps, format="ISO8601", utc=True)).tz_localize(None)
+    if with_offset.any():
+        raise ValueError(
+            f"{path}: some timestamps carry a UTC offset and some do not (first without: "
+            f"{stamps[~with_offset].iloc[0]!r})"
+        )
+    if not file_set.timezone:
+        raise ValueError(
+            f"{path}: timestamps such as {stamps.iloc[0]!r} carry no UTC offset; declare their zone with "
+            f"time.timezone (e.g. 'UTC' or 'Europe/Brussels') in observation set {file_set.name}"
+        )
+    local = pd.DatetimeIndex(pd.to_datetime(stamps, format="ISO8601"))
+    return local.tz_localize(file_set.timezone, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC").tz_localize(None)
+
+
+def convert(values: xr.DataArray, units: str, target: str, where: str) -> xr.DataArray:
+    """``values`` in ``units`` -> the target's SCOPE units; a temperature for Eoutt via Stefan-Boltzmann."""
+    wanted = target_units(target)
+    try:
+        quantity = UNITS.Quantity(values.values.astype(float), units)
+        if target == "Eoutt" and quantity.check("[temperature]"):
+            kelvin = quantity.to("K").magnitude
+            return values.copy(data=Stefan_Boltzmann * kelvin**4)
+        return values.copy(data=quantity.to(wanted).magnitude)
+    except (DimensionalityError, UndefinedUnitError, ValueError) as error:
+        raise ValueError(f"{where}: units {units!r} do not convert to {target}'s {wanted!r} ({error})") from None
+
+
+def convert_sigma(sigma: xr.DataArray, units: str, values_in_units: xr.DataArray, target: str) -> xr.DataArray:
+    """An error given in the variable's units, in the target's units (a temperature error propagated to Eoutt)."""
+    quantity = UNITS.Quantity(sigma.values.astype(float), units)
+    if target == "Eoutt" and quantity.check("[temperature]"):
+        kelvin = UNITS.Quantity(values_in_units.values.astype(float), units).to("K").magnitude
+        delta = UNITS.Quantity(sigma.values.astype(float), f"delta_{units}" if units in ("degC", "degF") else units)
+        return sigma.copy(data=4 * Stefan_Boltzmann * kelvin**3 * delta.to("K").magnitude)
+    if units in ("degC", "degF"):
+        quantity = UNITS.Quantity(sigma.values.astype(float), f"delta_{units}")
+        wanted = target_units(target)
+        wanted = f"delta_{wanted}" if wanted in ("degC", "degF") else wanted
+        return sigma.copy(data=quantity.to(wanted).magnitude)
+    return sigma.copy(data=quantity.to(target_units(target)).magnitude)
+
+
+def target_values(dataset: xr.Dataset, file_set: FileSet) -> xr.Dataset:
+    """Each target's values and sigma in SCOPE units; QC failures and non-finite values become NaN."""
+    where = f"{file_set.path}"
+    out = xr.Dataset(coords={name: dataset[name] for name in dataset.coords})
+    for target, entry in file_set.variables.items():
+        name = entry["name"]
+        if name not in dataset:
+            raise ValueError(
+                f"{where}: no variable {name!r} (mapped to {target}); the file has {sorted(dataset.data_vars)}"
+            )
+        raw = dataset[name].astype(float)
+        quality = entry.get("quality")
+        if quality:
+            if quality["name"] not in dataset:
+                raise ValueError(
+                    f"{where}: no quality variable {quality['name']!r}; the file has {sorted(dataset.data_vars)}"
+                )
+            raw = raw.where(dataset[quality["name"]].isin(quality["accept"]))
+        values = convert(raw, entry["units"], target, f"{where}: {name}")
+        sigma_spec = entry.get("sigma")
+        if sigma_spec is None:  # the problem's target sigma, relative to the value or absolute in SCOPE units
+            sigma = values.copy(data=file_set.default_sigma[target].sigma(values.values))
+        elif "name" in sigma_spec:
+            if sigma_spec["name"] not in dataset:
+                raise ValueError(
+                    f"{where}: no sigma variable {sigma_spec['name']!r} for {name}; the file has "
+                    f"{sorted(dataset.data_vars)}"
+                )
+            raw_sigma = dataset[sigma_spec["name"]].astype(float).where(raw.notnull())
+            if bool((raw_sigma <= 0).any()):
+                raise ValueError(f"{where}: sigma variable {sigma_spec['name']!r} holds values <= 0")
+            sigma = convert_sigma(raw_sigma, entry["units"], raw, target)
+        elif "relative" in sigma_spec:
+            sigma = float(sigma_spec["relative"]) * np.abs(values)
+        else:
+            sigma = convert_sigma(
+                raw.copy(data=np.full(raw.shape, float(sigma_spec["absolute"]))), entry["units"], raw, target
+            )
+        valid = np.isfinite(values) & np.isfinite(sigma) & (sigma > 0)
+        out[target] = values.where(valid).assign_attrs(units=target_units(target), source_variable=name)
+        out[f"sigma_{target}"] = sigma.where(valid).assign_attrs(
+            units=target_units(target), long_name=f"observation error standard deviation of {target}"
+        )
+    return out
+
+
+# --- matching in space -------------------------------------------------------------------------------------
+
+
+def pixel_of_point(lat: float, lon: float, grid: xr.Dataset, where: str) -> tuple[int, int]:
+    """(iy, ix) of the in-field pixel whose square holds the point; an error naming the extents otherwise."""
+    to_grid = Transformer.from_crs("EPSG:4326", CRS.from_wkt(grid.attrs["crs_wkt"]), always_xy=True)
+    x, y = to_grid.transform(lon, lat)
+    xs, ys = grid["x"].values, grid["y"].values
+    half = abs(float(xs[1] - xs[0])) / 2 if xs.size > 1 else abs(float(ys[1] - ys[0])) / 2
+    ix, iy = int(np.argmin(np.abs(xs - x))), int(np.argmin(np.abs(ys - y)))
+    inside = abs(xs[ix] - x) <= half and abs(ys[iy] - y) <= half and bool(grid["field_mask"].values[iy, ix])
+    if not inside:
+        raise ValueError(
+            f"{where}: the point lat={lat}, lon={lon} (x={x:.1f}, y={y:.1f}) is outside the field's pixels "
+            f"(x {xs.min() - half:.1f}..{xs.max() + half:.1f}, y {ys.min() - half:.1f}..{ys.max() + half:.1f}, "
+            "in-field pixels only)"
+        )
+    return iy, ix
+
+
+def on_field_grid(targets: xr.Dataset, file_set: FileSet, grid: xr.Dataset) -> xr.Dataset:
+    """The targets on the field's (y, x, time) grid: a point series on the pixel holding it, a gridded file
+    matched by coordinates (y/x in the field's CRS, or lat/lon) to each pixel centre; NaN where not observed."""
+    where = str(file_set.path)
+    ny, nx = grid.sizes["y"], grid.sizes["x"]
+    spatial = [d for d in targets.dims if d != "time"]
+    shaped = {}
+    if not spatial:
+        if not file_set.location:
+            raise ValueError(f"{where}: a point series needs location: {{lat, lon}} in observation set {file_set.name}")
+        iy, ix = pixel_of_point(file_set.location["lat"], file_set.location["lon"], grid, where)
+        for name, series in targets.data_vars.items():
+            full = np.full((ny, nx, targets.sizes["time"]), np.nan)
+            full[iy, ix] = series.values
+            shaped[name] = full
+    else:
+        if set(spatial) == {"lat", "lon"}:
+            to_geo = Transformer.from_crs(CRS.from_wkt(grid.attrs["crs_wkt"]), "EPSG:4326", always_xy=True)
+            xx, yy = np.meshgrid(grid["x"].values, grid["y"].values)
+            lon, lat = to_geo.transform(xx, yy)
+            file_x, file_y, want_x, want_y = targets["lon"].values, targets["lat"].values, lon, lat
+            dims = ("lat", "lon")
+        elif set(spatial) == {"y", "x"}:
+            xx, yy = np.meshgrid(grid["x"].values, grid["y"].values)
+            file_x, file_y, want_x, want_y = targets["x"].values, targets["y"].values, xx, yy
+            dims = ("y", "x")
+        else:
+            raise ValueError(f"{where}: spatial dimensions {spatial} are neither (y, x) nor (lat, lon)")
+        ix, ok_x = nearest_cell(file_x, want_x)
+        iy, ok_y = nearest_cell(file_y, want_y)
+        overlap = ok_x & ok_y & grid["field_mask"].values.astype(bool)
+        if not overlap.any():
+            raise ValueError(
+                f"{where}: the grid ({dims[1]} {file_x.min():.6g}..{file_x.max():.6g}, {dims[0]} "
+                f"{file_y.min():.6g}..{file_y.max():.6g}) does not overlap the field's pixels ({dims[1]} "
+                f"{want_x.min():.6g}..{want_x.max():.6g}, {dims[0]} {want_y.min():.6g}..{want_y.max():.6g})"
+            )
+        for name, variable in targets.data_vars.items():
+            values = variable.transpose(*dims, "time").values
+            full = values[iy, ix]
+            full[~overlap] = np.nan
+            shaped[name] = full
+    coords = {"y": grid["y"].values, "x": grid["x"].values, "time": targets["time"].values}
+    return xr.Dataset(
+        {name: (("y", "x", "time"), values, targets[name].attrs) for name, values in shaped.items()}, coords=coords
+    )
+
+
+def nearest_cell(file_coord: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the file cell nearest to each wanted centre, and whether the centre lies within that cell."""
+    index = np.abs(file_coord[None, :] - wanted.reshape(-1, 1)).argmin(1).reshape(wanted.shape)
+    half = np.abs(np.diff(file_coord)).min() / 2 if file_coord.size > 1 else np.inf
+    return index, np.abs(file_coord[index] - wanted) <= half * (1 + 1e-9)
+
+
+# --- matching in time --------------------------------------------------------------------------------------
+
+
+def daily_means(targets: xr.Dataset, longitude: float, hours: tuple[float, float]) -> xr.Dataset:
+    """One value a day: the mean of the valid records between ``hours`` (local solar time), at the mean time
+    of the records in that window; the sigma of a mean of n records is sqrt(sum sigma^2) / n."""
+    times = pd.DatetimeIndex(targets["time"].values)
+    solar_hour = (times.hour + times.minute / 60 + longitude / 15.0) % 24
+    subset = targets.isel(time=np.flatnonzero((solar_hour >= hours[0]) & (solar_hour < hours[1])))
+    day = xr.DataArray(
+        pd.DatetimeIndex(subset["time"].values).normalize(), dims="time", coords={"time": subset["time"]}, name="day"
+    )
+    means = {}
+    for name in [n for n in subset.data_vars if not n.startswith("sigma_")]:
+        valid = subset[name].notnull() & subset[f"sigma_{name}"].notnull()
+        count = valid.groupby(day).sum()
+        means[name] = subset[name].where(valid).groupby(day).mean().assign_attrs(subset[name].attrs)
+        squares = (subset[f"sigma_{name}"].where(valid) ** 2).groupby(day).sum()
+        means[f"sigma_{name}"] = (np.sqrt(squares) / count.where(count > 0)).assign_attrs(subset[f"sigma_{name}"].attrs)
+    mean_time = subset["time"].groupby(day).mean()
+    return xr.Dataset(means).assign_coords(day=mean_time.values).rename(day="time")
+
+
+def holdout_days(times: np.ndarray, spec: Mapping[str, Any] | None) -> np.ndarray:
+    """True for times held back from the fit: a date range (inclusive) or every k-th day of the series."""
+    if not spec:
+        return np.zeros(len(times), bool)
+    day = pd.DatetimeIndex(times).normalize()
+    if "every" in spec:
+        ordinal = (day - day.min()).days
+        return (ordinal % int(spec["every"])) == int(spec["every"]) - 1
+    start, end = pd.Timestamp(spec["start"]), pd.Timestamp(spec["end"])
+    return np.asarray((day >= start) & (day <= end))
+
+
+def check_nonempty(dataset: xr.Dataset, file_set: FileSet, after: str) -> None:
+    for target in file_set.variables:
+        if not bool(dataset[target].notnull().any()):
+            raise ValueError(
+                f"{file_set.path}: no valid {file_set.variables[target]['name']} ({target}) is left {after}"
+            )
+
+
+def file_observations(
+    file_set: FileSet,
+    grid: xr.Dataset,
+    *,
+    season: tuple[pd.Timestamp, pd.Timestamp],
+    sun_elevation: Callable[[np.ndarray], np.ndarray],
+    longitude: float,
+    log: logging.Logger = LOG,
+) -> xr.Dataset:
+    """The file set on the field grid at its usable times, in the twin layout, with ``holdout``.
+
+    ``grid``: the bridged biophysics (field_mask, x, y, crs_wkt); ``season``: (first, last) day SCOPE can run;
+    ``sun_elevation``: degrees at UTC times; ``longitude``: for local solar time (daily aggregation).
+    A cell is fitted where every target has a valid value and it is not held out.
+    """
+    note = log.info
+    targets = target_values(read_file(file_set), file_set)
+    check_nonempty(targets, file_set, "after quality flags and missing values")
+    times = pd.DatetimeIndex(targets["time"].values)
+    in_season = (times.normalize() >= season[0]) & (times.normalize() <= season[1])
+    if not in_season.any():
+        raise ValueError(
+            f"{file_set.path}: every record ({times.min()} to {times.max()} UTC) lies outside the period SCOPE "
+            f"can run, {season[0].date()} to {season[1].date()} (the season's acquisitions)"
+        )
+    note(
+        "%s: %d of %d records outside %s..%s dropped",
+        file_set.name,
+        int((~in_season).sum()),
+        len(times),
+        season[0].date(),
+        season[1].date(),
+    )
+    targets = targets.isel(time=np.flatnonzero(in_season))
+    if file_set.aggregate:
+        hours = tuple(file_set.aggregate["daily_local_solar_hours"])
+        targets = daily_means(targets, longitude, hours)
+        note(
+            "%s: daily means of the records between %s and %s h local solar time: %d days",
+            file_set.name,
+            hours[0],
+            hours[1],
+            targets.sizes["time"],
+        )
+    elevation = np.asarray(sun_elevation(targets["time"].values))
+    daylight = elevation >= file_set.min_sun_elevation
+    note(
+        "%s: %d of %d times with the sun below %g degrees dropped (night and low sun)",
+        file_set.name,
+        int((~daylight).sum()),
+        len(daylight),
+        file_set.min_sun_elevation,
+    )
+    targets = targets.isel(time=np.flatnonzero(daylight))
+    check_nonempty(targets, file_set, f"after dropping night and sun below {file_set.min_sun_elevation} degrees")
+    matched = on_field_grid(targets, file_set, grid)
+    names = list(file_set.variables)
+    valid = np.logical_and.reduce([matched[t].notnull() & matched[f"sigma_{t}"].notnull() for t in names])
+    valid = xr.DataArray(valid, dims=("y", "x", "time"), coords=matched.coords)
+    # SCOPE runs only at times where something is observed
+    keep = np.flatnonzero(valid.any(("y", "x")).values)
+    matched, valid = matched.isel(time=keep), valid.isel(time=keep)
+    if valid.sum() == 0:
+        raise ValueError(f"{file_set.path}: no time has a valid value of every target {names} at once")
+    held = xr.DataArray(holdout_days(matched["time"].values, file_set.holdout), dims="time") & valid
+    fitted = valid & ~held
+    if not bool(fitted.any()):
+        raise ValueError(f"{file_set.path}: the hold-out ({file_set.holdout}) leaves no observation to fit")
+    dataset = xr.Dataset({"observed": fitted.transpose("y", "x", "time"), "holdout": held.transpose("y", "x", "time")})
+    for target in names:
+        dataset[target] = matched[target].where(valid)
+        dataset[f"sigma_{target}"] = matched[f"sigma_{target}"].where(valid)
+    fitted_cells = int(fitted.sum())
+    dataset.attrs.update(
+        observation_set=file_set.name,
+        source="file",
+        source_file=str(file_set.path),
+        observed_cells=fitted_cells,
+        holdout_cells=int(held.sum()),
+        # with the declared sigmas right, the misfit at the best parameters is about half the residual count
+        baseline_misfit=0.5 * len(names) * fitted_cells,
+    )
+    note(
+        "%s: %d cells fitted, %d held out, at %d times",
+        file_set.name,
+        fitted_cells,
+        int(held.sum()),
+        dataset.sizes["time"],
+    )
+    return dataset
+
+
+def prepare_file_set(
+    file_set: FileSet,
+    workflow: str,
+    *,
+    biophysics: xr.Dataset,
+    weather: xr.Dataset,
+    geojson: str | Path,
+    season: tuple[str, str],
+    viewing_zenith: float,
+    viewing_azimuth: float,
+    scope_root: str | Path,
+    input_settings: Mapping[str, Any],
+    log: logging.Logger = LOG,
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """The observations of a file set and the SCOPE inputs at their times (sun angles at each time, weather
+    interpolated to it, crop state interpolated between acquisitions). Only observed pixels are simulated:
+    the others are outside ``field_mask`` in the inputs."""
+    from .geometry import geometry_at_times, sun_elevation
+    from .inputs import prepare_inputs
+
+    acquisitions = pd.DatetimeIndex(biophysics["post_bio"]["time"].values).normalize()
+    window = (max(acquisitions.min(), pd.Timestamp(season[0])), min(acquisitions.max(), pd.Timestamp(season[1])))
+    lon = file_set.location["lon"] if file_set.location else load_geojson_centroid(geojson)[0]
+    observations = file_observations(
+        file_set,
+        biophysics,
+        season=window,
+        sun_elevation=lambda times: sun_elevation(times, geojson),
+        longitude=lon,
+        log=log,
+    )
+    geometry = geometry_at_times(
+        observations["time"].values, geojson, viewing_zenith=viewing_zenith, viewing_azimuth=viewing_azimuth
+    )
+    observed_pixels = (observations["observed"] | observations["holdout"]).any("time")
+    simulated = biophysics.assign(field_mask=biophysics["field_mask"].astype(bool) & observed_pixels)
+    inputs = prepare_inputs(simulated, weather, geometry, workflow=workflow, scope_root=scope_root, **input_settings)
+    return observations, inputs

@@ -1,0 +1,198 @@
+"""Observation sets from files: units, time zones, quality flags, space and time matching, hold-out, bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from pyproj import CRS, Transformer
+from scipy.constants import Stefan_Boltzmann
+from test_bridge_inputs import SETTINGS, chain  # noqa: F401 - shared fixture
+
+from scopecal import observations, problems
+from scopecal.config import default_field_geojson
+
+PROBLEM = dict(
+    workflow="fluorescence",
+    parameters={"fqe": dict(lower=0.001, upper=0.1, transform="log", starts=[0.01])},
+    targets={"F740": {"relative": 0.05}},
+)
+
+
+def pixel_latlon(biophysics, iy, ix):
+    to_geo = Transformer.from_crs(CRS.from_wkt(biophysics.attrs["crs_wkt"]), "EPSG:4326", always_xy=True)
+    lon, lat = to_geo.transform(float(biophysics["x"][ix]), float(biophysics["y"][iy]))
+    return lat, lon
+
+
+def inside_pixel(biophysics):
+    iy, ix = np.argwhere(biophysics["field_mask"].values)[0]
+    return int(iy), int(ix)
+
+
+def tower_csv(path, rows, **columns):
+    table = pd.DataFrame({"timestamp": rows, **columns})
+    table.to_csv(path, index=False)
+    return path
+
+
+def file_set(path, biophysics, **entry):
+    lat, lon = pixel_latlon(biophysics, *inside_pixel(biophysics))
+    spec = dict(
+        file=str(path),
+        time={"column": "timestamp", "timezone": "Europe/Brussels"},
+        variables={"F740": {"name": "SIF", "units": "mW m-2 nm-1 sr-1"}},
+        location={"lat": lat, "lon": lon},
+    )
+    spec.update(entry)
+    problem = problems.problem_from_config("sif", {**PROBLEM, "observations": {"tower": spec}})
+    return observations.FileSet.from_problem(problem, "tower")
+
+
+def matched(fs, biophysics, season=("2021-06-01", "2021-08-30")):
+    return observations.file_observations(
+        fs,
+        biophysics,
+        season=(pd.Timestamp(season[0]), pd.Timestamp(season[1])),
+        sun_elevation=lambda t: observations_sun(t),
+        longitude=4.7,
+    )
+
+
+def observations_sun(times):
+    from scopecal.geometry import sun_elevation
+
+    return sun_elevation(times, default_field_geojson())
+
+
+LOCAL = ["2021-07-01 03:00", "2021-07-01 12:00", "2021-07-01 12:30", "2021-07-15 13:00", "2021-08-10 12:00"]
+
+
+def test_a_tower_csv_in_local_time_lands_on_its_pixel_in_utc_and_scope_units(chain, tmp_path):  # noqa: F811
+    _, biophysics, _, _ = chain
+    path = tower_csv(tmp_path / "t.csv", LOCAL, SIF=[0.0, 1.2, 1.3, 1.1, 0.9], QC=[0, 0, 1, 0, 0])
+    fs = file_set(
+        path,
+        biophysics,
+        variables={"F740": {"name": "SIF", "units": "mW m-2 nm-1 sr-1", "quality": {"name": "QC", "accept": [0]}}},
+    )
+    result = matched(fs, biophysics)
+    iy, ix = inside_pixel(biophysics)
+    # 03:00 local is night (dropped); 12:30 fails QC; CEST is UTC+2
+    expected_times = pd.to_datetime(["2021-07-01 10:00", "2021-07-15 11:00", "2021-08-10 10:00"])
+    np.testing.assert_array_equal(result["time"].values, expected_times.values)
+    values = result["F740"].isel(y=iy, x=ix).values
+    np.testing.assert_allclose(values, [1.2, 1.1, 0.9], rtol=1e-12)  # 1 mW m-2 nm-1 = 1 W m-2 um-1
+    np.testing.assert_allclose(result["sigma_F740"].isel(y=iy, x=ix).values, 0.05 * values)
+    assert int(result["observed"].sum()) == 3 and result["observed"].isel(y=iy, x=ix).all()
+    assert result.attrs["baseline_misfit"] == 1.5
+
+
+def test_iso_offsets_need_no_timezone_and_temperatures_become_exitance(chain, tmp_path):  # noqa: F811
+    _, biophysics, _, _ = chain
+    stamps = ["2021-07-01T12:00:00+02:00", "2021-07-15T11:00:00Z"]
+    path = tower_csv(tmp_path / "t.csv", stamps, TS=[25.0, 30.0], TS_sd=[0.5, 0.5])
+    problem_spec = {**PROBLEM, "workflow": "thermal", "targets": {"Eoutt": {"absolute": 5.0}}}
+    lat, lon = pixel_latlon(biophysics, *inside_pixel(biophysics))
+    spec = dict(
+        file=str(path),
+        time={"column": "timestamp"},
+        location={"lat": lat, "lon": lon},
+        variables={"Eoutt": {"name": "TS", "units": "degC", "sigma": {"name": "TS_sd"}}},
+    )
+    problem = problems.problem_from_config("t", {**problem_spec, "observations": {"tower": spec}})
+    result = matched(observations.FileSet.from_problem(problem, "tower"), biophysics)
+    np.testing.assert_array_equal(result["time"].values, pd.to_datetime(["2021-07-01 10:00", "2021-07-15 11:00"]))
+    series = result["Eoutt"].isel(y=inside_pixel(biophysics)[0], x=inside_pixel(biophysics)[1]).values
+    kelvin = np.array([298.15, 303.15])
+    np.testing.assert_allclose(series, Stefan_Boltzmann * kelvin**4, rtol=1e-12)
+    sigma = result["sigma_Eoutt"].isel(y=inside_pixel(biophysics)[0], x=inside_pixel(biophysics)[1]).values
+    np.testing.assert_allclose(sigma, 4 * Stefan_Boltzmann * kelvin**3 * 0.5, rtol=1e-12)
+
+
+def test_a_gridded_netcdf_matches_the_same_csv(chain, tmp_path):  # noqa: F811
+    _, biophysics, _, _ = chain
+    times = pd.to_datetime(["2021-07-01 10:00", "2021-07-15 11:00"])
+    csv = tower_csv(tmp_path / "t.csv", [t.isoformat() + "Z" for t in times], SIF=[1.2, 1.1])
+    from_csv = matched(file_set(csv, biophysics, time={"column": "timestamp"}), biophysics)
+    iy, ix = inside_pixel(biophysics)
+    grid = np.full((biophysics.sizes["y"], biophysics.sizes["x"], 2), np.nan)
+    grid[iy, ix] = [1.2, 1.1]
+    gridded = xr.Dataset(
+        {"SIF": (("y", "x", "time"), grid)}, coords={"y": biophysics["y"], "x": biophysics["x"], "time": times}
+    )
+    gridded.to_netcdf(tmp_path / "g.nc")
+    from_grid = matched(file_set(tmp_path / "g.nc", biophysics, location=None, time={}), biophysics)
+    xr.testing.assert_identical(from_csv.drop_attrs(), from_grid.drop_attrs())
+
+
+def test_holdout_keeps_valid_cells_out_of_the_fit(chain, tmp_path):  # noqa: F811
+    _, biophysics, _, _ = chain
+    path = tower_csv(tmp_path / "t.csv", LOCAL[1:], SIF=[1.2, 1.3, 1.1, 0.9])
+    result = matched(file_set(path, biophysics, holdout={"start": "2021-08-01", "end": "2021-08-31"}), biophysics)
+    assert int(result["observed"].sum()) == 3 and int(result["holdout"].sum()) == 1
+    assert bool(result["holdout"].isel(time=-1).any())
+    every = matched(file_set(path, biophysics, holdout={"every": 2}), biophysics)
+    # days 0 (Jul 1, two records), 14 (Jul 15), 40 (Aug 10): held out where the day's ordinal is odd
+    assert int(every["holdout"].sum()) == 0 and int(every["observed"].sum()) == 4
+
+
+def test_daily_means_at_midday(chain, tmp_path):  # noqa: F811
+    _, biophysics, _, _ = chain
+    path = tower_csv(tmp_path / "t.csv", LOCAL[1:3], SIF=[1.2, 1.4])
+    fs = file_set(path, biophysics, aggregate={"daily_local_solar_hours": [9, 13]})
+    result = matched(fs, biophysics)
+    iy, ix = inside_pixel(biophysics)
+    assert result.sizes["time"] == 1
+    np.testing.assert_allclose(result["F740"].isel(y=iy, x=ix).values, [1.3])
+    np.testing.assert_allclose(result["sigma_F740"].isel(y=iy, x=ix).values, [np.hypot(0.06, 0.07) / 2])
+    assert pd.Timestamp(result["time"].values[0]) == pd.Timestamp("2021-07-01 10:15")
+
+
+@pytest.mark.parametrize(
+    ("entry", "rows", "columns", "message"),
+    [
+        (
+            dict(variables={"F740": {"name": "SIF760", "units": "mW m-2 nm-1 sr-1"}}),
+            LOCAL,
+            {},
+            r"no variable 'SIF760' \(mapped to F740\); the file has \['QC', 'SIF'\]",
+        ),
+        (
+            dict(variables={"F740": {"name": "SIF", "units": "W m-2"}}),
+            LOCAL,
+            {},
+            r"units 'W m-2' do not convert to F740's 'W m-2 um-1 sr-1'",
+        ),
+        (dict(time={"column": "timestamp"}), LOCAL, {}, r"carry no UTC offset; declare their zone with time.timezone"),
+        (dict(location={"lat": 50.0, "lon": 4.0}), LOCAL, {}, r"the point lat=50.0, lon=4.0 .* is outside the field"),
+        (
+            dict(
+                variables={
+                    "F740": {"name": "SIF", "units": "mW m-2 nm-1 sr-1", "quality": {"name": "QC", "accept": [9]}}
+                }
+            ),
+            LOCAL,
+            {},
+            r"no valid SIF \(F740\) is left after quality flags",
+        ),
+        (
+            dict(variables={"F740": {"name": "SIF", "units": "mW m-2 nm-1 sr-1", "sigma": {"name": "sd"}}}),
+            LOCAL,
+            {"sd": [0.1, 0.0, 0.1, 0.1, 0.1]},
+            r"sigma variable 'sd' holds values <= 0",
+        ),
+        (
+            {},
+            ["2021-09-20 12:00", "2021-09-21 12:00"],
+            {},
+            r"every record .* lies outside the period SCOPE can run, 2021-06-01 to 2021-08-30",
+        ),
+        ({}, ["2021-07-01 01:00", "2021-07-01 23:00"], {}, r"no valid SIF \(F740\) is left after dropping night"),
+    ],
+)
+def test_bad_observation_files_are_named(chain, tmp_path, entry, rows, columns, message):  # noqa: F811
+    _, biophysics, _, _ = chain
+    sif = np.linspace(1.0, 1.2, len(rows))
+    path = tower_csv(tmp_path / "t.csv", rows, SIF=sif, QC=np.zeros(len(rows), int), **columns)
+    with pytest.raises(ValueError, match=message):
+        matched(file_set(path, biophysics, **entry), biophysics)
