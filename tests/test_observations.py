@@ -1,5 +1,7 @@
 """Observation sets from files: units, time zones, quality flags, space and time matching, hold-out, bad input."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,8 +9,9 @@ import xarray as xr
 from pyproj import CRS, Transformer
 from scipy.constants import Stefan_Boltzmann
 from test_bridge_inputs import SETTINGS, chain  # noqa: F401 - shared fixture
+from test_calibration import THERMAL, thermal_twin  # noqa: F401 - shared fixture
 
-from scopecal import observations, problems
+from scopecal import calibrate, observations, problems
 from scopecal.config import default_field_geojson
 
 PROBLEM = dict(
@@ -196,3 +199,50 @@ def test_bad_observation_files_are_named(chain, tmp_path, entry, rows, columns, 
     path = tower_csv(tmp_path / "t.csv", rows, SIF=sif, QC=np.zeros(len(rows), int), **columns)
     with pytest.raises(ValueError, match=message):
         matched(file_set(path, biophysics, **entry), biophysics)
+
+
+def test_a_twin_set_read_back_as_a_file_calibrates_bit_identically(chain, thermal_twin, scope_assets, tmp_path):  # noqa: F811
+    """The file path and the twin path meet: same observations, same SCOPE inputs, same trace and result."""
+    _, biophysics, forcing, _ = chain
+    prepared, problem, _, sets, _ = thermal_twin
+    twin_set = sets["noisy1"]
+    twin_set[["Loutt", "sigma_Loutt"]].to_netcdf(tmp_path / "twin.nc")
+    spec = {
+        "file": str(tmp_path / "twin.nc"),
+        "variables": {"Loutt": {"name": "Loutt", "units": "W m-2 sr-1", "sigma": {"name": "sigma_Loutt"}}},
+    }
+    as_file = problems.problem_from_config("t", {**THERMAL, "observations": {"twin": spec}})
+    file_obs, file_inputs = observations.prepare_file_set(
+        observations.FileSet.from_problem(as_file, "twin"),
+        "thermal",
+        biophysics=biophysics,
+        weather=forcing,
+        geojson=default_field_geojson(),
+        season=("2021-06-01", "2021-08-31"),
+        viewing_zenith=0.0,
+        viewing_azimuth=0.0,
+        scope_root=scope_assets,
+        input_settings=SETTINGS,
+    )
+    np.testing.assert_array_equal(file_obs["observed"].values, twin_set["observed"].values)
+    np.testing.assert_array_equal(file_obs["Loutt"].values, twin_set["Loutt"].values)
+    results = []
+    for inputs, observed, folder in ((prepared, twin_set, "twin"), (file_inputs, file_obs, "file")):
+        objective = calibrate.build_objective(inputs, observed, problem, scope_root=scope_assets, device="cpu")
+        result = calibrate.calibrate(
+            objective,
+            optimizer="dfols",
+            options={},
+            start=0,
+            budget=20,
+            seed=1,
+            # a file set does not know its noise realisation: its baseline is the expected misfit; use the twin's
+            baseline_misfit=twin_set.attrs["baseline_misfit"],
+            directory=tmp_path / folder,
+        )
+        results.append({k: v for k, v in result.items() if k not in ("wall_time_s", "model_time_s")})
+    assert results[0] == results[1]
+    traces = [(tmp_path / folder / "evaluations.jsonl").read_text() for folder in ("twin", "file")]
+    assert [json.loads(line)["misfit"] for line in traces[0].splitlines()] == [
+        json.loads(line)["misfit"] for line in traces[1].splitlines()
+    ]

@@ -161,7 +161,7 @@ def recovery_zone(parameter) -> tuple[float, float]:
 
 def parameter_history_figure(trace, parameters, *, title: str = ""):
     """One panel per parameter: every evaluated value (points) and the incumbent's (line) against evaluation
-    number, the truth (dashed) and the recovery zone (±5% of the range around the truth, shaded).
+    number, and where there is a truth, the truth (dashed) and the recovery zone (±5% of its range, shaded).
     ``parameters``: scopecal.problems.Parameter."""
     n = len(parameters)
     columns = min(n, 2)
@@ -174,9 +174,10 @@ def parameter_history_figure(trace, parameters, *, title: str = ""):
     best = np.array([int(np.argmin(misfit[: i + 1])) for i in range(len(misfit))]) if len(misfit) else np.array([])
     for ax, parameter in zip(axes.flat, parameters, strict=False):
         values = trace[parameter.name].to_numpy(dtype=float)
-        low, high = recovery_zone(parameter)
-        ax.axhspan(low, high, color="tab:green", alpha=0.2, lw=0, label="recovery zone (±5% of range)")
-        ax.axhline(parameter.truth, color="tab:green", ls="--", lw=1.2, label="truth")
+        if parameter.truth is not None:  # observations from a file have no truth to draw
+            low, high = recovery_zone(parameter)
+            ax.axhspan(low, high, color="tab:green", alpha=0.2, lw=0, label="recovery zone (±5% of range)")
+            ax.axhline(parameter.truth, color="tab:green", ls="--", lw=1.2, label="truth")
         ax.scatter(evaluation, values, s=10, color="0.55", label="evaluation", zorder=2)
         if len(best):
             ax.step(evaluation, values[best], where="post", color="tab:blue", lw=1.8, label="best so far", zorder=3)
@@ -303,4 +304,94 @@ def sensitivity_figure(table, result: dict, names: list[str], *, title: str = ""
     spectrum.set_title(f"Jacobian singular values\ncondition number {result['condition_number']:.3g}", fontsize=10)
     spectrum.grid(True, which="both", alpha=0.3)
     fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def _fit_panels(targets: list[str], width: float = 11.0):
+    fig, axes = plt.subplots(
+        len(targets), 1, figsize=(width, 2.8 * len(targets) + 0.8), squeeze=False, layout="constrained"
+    )
+    return fig, axes[:, 0]
+
+
+def fit_timeseries_figure(table: xr.Dataset, targets: list[str], *, title: str = ""):
+    """Per target: observations with their sigma as error bars (held-out ones open), the model at the start
+    and at the calibrated point, against time."""
+    fig, axes = _fit_panels(targets)
+    time = table["time"].values
+    held = table["held_out"].values.astype(bool)
+    for ax, target in zip(axes, targets, strict=True):
+        observed, sigma = table[f"{target}_observed"].values, table[f"{target}_sigma"].values
+        for mask, label, face in ((~held, "observed (fitted)", "k"), (held, "observed (held out)", "none")):
+            if mask.any():
+                ax.errorbar(
+                    time[mask],
+                    observed[mask],
+                    yerr=sigma[mask],
+                    fmt="o",
+                    ms=3,
+                    mfc=face,
+                    mec="k",
+                    ecolor="0.6",
+                    lw=0.8,
+                    label=label,
+                    zorder=2,
+                )
+        ax.plot(time, table[f"{target}_start"].values, ".", ms=4, color="tab:orange", label="model, start")
+        ax.plot(time, table[f"{target}_calibrated"].values, ".", ms=4, color="tab:blue", label="model, calibrated")
+        units = table[f"{target}_observed"].attrs.get("units", "")
+        ax.set_ylabel(f"{target} ({units})" if units else target)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=8, ncol=4, loc="best")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def fit_scatter_figure(table: xr.Dataset, targets: list[str], report: dict, *, title: str = ""):
+    """Per target: calibrated model against observation (1:1 line), fitted and held-out points, with the
+    RMSE and R^2 of each after calibration."""
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 4.4), squeeze=False, layout="constrained")
+    held = table["held_out"].values.astype(bool)
+    for ax, target in zip(axes[0], targets, strict=True):
+        observed, model = table[f"{target}_observed"].values, table[f"{target}_calibrated"].values
+        for mask, role, face in ((~held, "fitted", "tab:blue"), (held, "held_out", "none")):
+            if mask.any():
+                after = report["scores"][role][target]["after"]
+                ax.scatter(
+                    observed[mask],
+                    model[mask],
+                    s=12,
+                    facecolors=face,
+                    edgecolors="tab:blue",
+                    label=f"{role.replace('_', ' ')}: RMSE {after['rmse']:.3g}, R² {after['r2']:.2f}",
+                )
+        low, high = np.nanmin([observed, model]), np.nanmax([observed, model])
+        ax.plot([low, high], [low, high], color="0.4", lw=1, ls="--")
+        units = table[f"{target}_observed"].attrs.get("units", "")
+        ax.set_xlabel(f"observed {target} ({units})")
+        ax.set_ylabel(f"calibrated model {target}")
+        ax.legend(fontsize=8)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def fit_residuals_figure(table: xr.Dataset, targets: list[str], *, title: str = ""):
+    """Per target: (calibrated model - observation) / sigma against time, held-out points open."""
+    fig, axes = _fit_panels(targets)
+    time = table["time"].values
+    held = table["held_out"].values.astype(bool)
+    for ax, target in zip(axes, targets, strict=True):
+        residual = (table[f"{target}_calibrated"].values - table[f"{target}_observed"].values) / table[
+            f"{target}_sigma"
+        ].values
+        ax.axhspan(-1, 1, color="0.9", lw=0)
+        ax.axhline(0, color="0.4", lw=1)
+        for mask, label, face in ((~held, "fitted", "tab:blue"), (held, "held out", "none")):
+            if mask.any():
+                ax.scatter(time[mask], residual[mask], s=10, facecolors=face, edgecolors="tab:blue", label=label)
+        ax.set_ylabel(f"{target}: (model − obs) / σ")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
     return fig

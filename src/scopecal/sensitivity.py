@@ -43,15 +43,16 @@ def one_at_a_time(objective, problem: Problem, step: float = STEP) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def identifiability(jacobian: np.ndarray, problem: Problem) -> dict:
+def identifiability(jacobian: np.ndarray, problem: Problem, values: np.ndarray | None = None) -> dict:
     """Singular values and condition number of the scaled Jacobian; Laplace posterior standard deviations and
-    correlation matrix in physical units. A singular J^T J gives infinite standard deviations (pseudo-inverse
-    for the correlations)."""
+    correlation matrix in physical units at ``values`` (default: the truth), where the Jacobian was taken. A
+    singular J^T J gives infinite standard deviations (pseudo-inverse for the correlations)."""
     jacobian = np.asarray(jacobian, dtype=float)
     singular = np.linalg.svd(jacobian, compute_uv=False)
     full_rank = np.linalg.matrix_rank(jacobian) == jacobian.shape[1]
     condition = float(singular[0] / singular[-1]) if full_rank else float("inf")
-    chain = np.array([scaled_derivative(p, p.truth) for p in problem.parameters])
+    at = problem.truth if values is None else values
+    chain = np.array([scaled_derivative(p, value) for p, value in zip(problem.parameters, at, strict=True)])
     physical = jacobian * chain  # d r / d p = d r / d u * du/dp, column by column
     information = physical.T @ physical
     rank = np.linalg.matrix_rank(information)

@@ -1,0 +1,52 @@
+import json
+
+import torch
+import xarray as xr
+
+from scopecal.calibrate import build_objective, write_json
+from scopecal.figures import fit_residuals_figure, fit_scatter_figure, fit_timeseries_figure, save_figure
+from scopecal.holdout import assess, markdown
+from scopecal.logs import log_to
+from scopecal.netcdf import write_netcdf
+from scopecal.problems import problem_from_config
+
+log = log_to(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+wildcards, params, output = snakemake.wildcards, snakemake.params, snakemake.output
+problem = problem_from_config(wildcards.problem, params.problem)
+device = dict(device=params.scope["device"], dtype=params.scope["dtype"], chunk_size=params.scope.get("chunk_size"))
+result = json.loads(open(snakemake.input.result).read())
+with xr.open_dataset(snakemake.input.inputs) as inputs, xr.open_dataset(snakemake.input.observations) as observations:
+    inputs, observations = inputs.load(), observations.load()
+objective = build_objective(inputs, observations, problem, scope_root=snakemake.input.assets, **device)
+final = [result["parameters_final"][name] for name in problem.names]
+jacobian = objective.evaluate(problem.to_scaled(final), derivative="jacobian").jacobian
+report, table = assess(
+    inputs, observations, problem, result, jacobian=jacobian, scope_root=snakemake.input.assets, **device
+)
+title = f"{wildcards.problem} / {wildcards.observations} / {wildcards.optimizer} / {wildcards.start}"
+report = dict(
+    problem=wildcards.problem,
+    observations=wildcards.observations,
+    optimizer=wildcards.optimizer,
+    start=wildcards.start,
+    final_misfit=result["final_misfit"],
+    **report,
+)
+write_json(report, output.report)
+open(output.markdown, "w").write(markdown(report, title))
+write_netcdf(table, output.fit, dict(params.items()))
+targets = [t.name for t in problem.targets]
+save_figure(fit_timeseries_figure(table, targets, title=title), [output.timeseries, output.timeseries_svg])
+save_figure(fit_scatter_figure(table, targets, report, title=title), [output.scatter, output.scatter_svg])
+save_figure(fit_residuals_figure(table, targets, title=title), [output.residuals, output.residuals_svg])
+for role, scores in report["scores"].items():
+    for target, entry in scores.items():
+        log.info(
+            "%s %s: RMSE %.4g -> %.4g (n = %d)",
+            role,
+            target,
+            entry["before"]["rmse"],
+            entry["after"]["rmse"],
+            entry["after"]["n"],
+        )
