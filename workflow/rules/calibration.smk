@@ -1,7 +1,7 @@
 rule calibrate:
     input:
-        inputs=problem_inputs,
-        observations=results("twin/{problem}/observations/{observations}.nc"),
+        inputs=calibration_inputs,
+        observations=observation_set_path,
         assets=SCOPE_ASSETS,
     output:
         # evaluations.jsonl, the record a killed job resumes from, is deliberately not an output: Snakemake
@@ -9,21 +9,20 @@ rule calibrate:
         result=f"{CALIBRATION_DIR}/result.json",
         trace=f"{CALIBRATION_DIR}/trace.csv",
         calibrated=f"{CALIBRATION_DIR}/calibrated.nc",
-    params:
-        problem=lambda wildcards: PROBLEMS[wildcards.problem],
-        optimizer=lambda wildcards: optimizer_setup(config, wildcards.optimizer),
-        budget=lambda wildcards: job_budget(config, wildcards.problem, wildcards.optimizer),
-        seed=config["calibration"]["seed"],
-        scope=config["scope"],
-        config=config,
-    resources:
-        **SCOPE_HEAVY_RESOURCES,
     log:
         results("logs/calibration/{problem}/{observations}/{optimizer}/{start}.log"),
     benchmark:
         results("benchmarks/calibration/{problem}/{observations}/{optimizer}/{start}.tsv")
     conda:
         "../../envs/scope.yaml"
+    resources:
+        **SCOPE_HEAVY_RESOURCES,
+    params:
+        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        optimizer=lambda wildcards: optimizer_setup(config, wildcards.optimizer),
+        budget=lambda wildcards: job_budget(config, wildcards.problem, wildcards.optimizer),
+        seed=config["calibration"]["seed"],
+        scope=scope_run(),
     script:
         "../scripts/calibrate.py"
 

@@ -1,8 +1,19 @@
+from snakemake.logging import logger
+
 from scopecal.assets import check_scope_assets
-from scopecal.config import calibration_jobs, check_config, job_budget, optimizer_setup, sensitivity_set
-from scopecal.problems import problem_from_config
+from scopecal.config import (
+    calibration_jobs,
+    check_config,
+    config_warnings,
+    job_budget,
+    optimizer_setup,
+    sensitivity_set,
+)
+from scopecal.problems import expand_observation_sets, problem_from_config
 
 check_config(config)
+for note in config_warnings(config):  # settings this config leaves unused
+    logger.warning(f"config: {note}")
 
 WORKFLOWS = config["scope"]["workflows"]
 PROBLEMS = {name: config["problems"][name] for name in config["calibration"]["problems"]}
@@ -16,12 +27,14 @@ def results(path):
 
 CALIBRATION_DIR = results("calibration/{problem}/{observations}/{optimizer}/{start}")
 
+
 wildcard_constraints:
     workflow="reflectance|fluorescence|thermal|energy-balance",
     problem="[^/]+",
     observations="[^/]+",
     optimizer="[^/]+",
     start=r"start\d+",
+
 
 if config["scope_assets"]:
     SCOPE_ASSETS = str(check_scope_assets(config["scope_assets"]))
@@ -35,6 +48,62 @@ SCOPE_HEAVY_RESOURCES = dict(
     gpu=1 if config["cluster"]["gpu"] else 0,
     gpu_model=config["cluster"]["gpu_model"] if config["cluster"]["gpu"] else None,
 )
+
+
+# What each job reads from the config, and nothing more. Snakemake re-runs a job when its params change, and the job's
+# NetCDF records their digest (params_sha256): a key outside them (cluster.*, docs, another problem's spec) leaves the
+# job up to date.
+
+# The scope keys scopecal.inputs.prepare_inputs reads for each workflow; the others go in as None.
+INPUT_SCOPE_KEYS = {
+    "reflectance": (),
+    "fluorescence": ("fqe",),
+    "thermal": ("temperature_offsets",),
+    "energy-balance": ("fqe", "energy_balance", "canopy_height_m", "measurement_height_m"),
+}
+# The keys of a problem that decide which jobs run, not what one job computes (a job's budget is its own param).
+PROBLEM_RUN_KEYS = ("optimizers", "runs", "budget", "sensitivity_set")
+
+
+def input_scope(wildcards):
+    """The scope keys the inputs of one workflow are built from (None for those its workflow does not read)."""
+    used = INPUT_SCOPE_KEYS[wildcards.workflow]
+    every = sorted(set().union(*INPUT_SCOPE_KEYS.values()))
+    return {key: config["scope"][key] if key in used else None for key in every}
+
+
+def scope_run():
+    """How SCOPE runs (device, dtype, cells per call): the params of every job that runs SCOPE on given inputs."""
+    return {key: config["scope"].get(key) for key in ("device", "dtype", "chunk_size")}
+
+
+def retrieval_params():
+    """The retrieval source and its own section only; the field's pixel grid for synthetic output, its crop for ARC."""
+    source = config["retrieval"]["source"]
+    field_keys = {"synthetic": ("geojson", "pixel_size_m", "shape"), "npz": ("geojson",), "arc": ("geojson", "crop")}
+    return dict(
+        field={key: config["field"][key] for key in field_keys[source]},
+        season=config["season"],
+        retrieval={"source": source, source: config["retrieval"].get(source) or {}},
+    )
+
+
+def weather_settings():
+    """The weather source and its own section only (weather.local or weather.era5)."""
+    source = config["weather"]["source"]
+    return {"source": source, source: config["weather"].get(source) or {}}
+
+
+def problem_spec(name, observations=None):
+    """problems.<name> as one job of it reads it: without the keys that choose which jobs run, and with only the
+    entry of its observation set (noisy1 comes from the entry `noisy`; None: no observation set)."""
+    spec = {key: value for key, value in config["problems"][name].items() if key not in PROBLEM_RUN_KEYS}
+    spec["observations"] = {
+        entry: sampling
+        for entry, sampling in spec["observations"].items()
+        if observations in [s.name for s in expand_observation_sets({entry: sampling})]
+    }
+    return spec
 
 
 def optional_path(path):

@@ -20,12 +20,12 @@ if "docs" in config:
             summary=f"{DOCS_DIR}/summary.json",
             markdown=f"{DOCS_DIR}/summary.md",
             figures=[f"{DOCS_DIR}/figures/{p}_{kind}.png" for p in PROBLEMS for kind in ("misfit", "parameters")],
-        params:
-            problems=PROBLEMS,
-        localrule: True
         log:
             results("logs/docs.log"),
+        localrule: True
         conda:
             "../../envs/scope.yaml"
+        params:
+            problems=PROBLEMS,
         script:
             "../scripts/docs.py"

@@ -1,6 +1,7 @@
 # Figures and tables of the calibration jobs (from their traces and summary.csv; no SCOPE runs), and the
 # sensitivity and identifiability of each problem at its truth (a few SCOPE runs per problem).
 
+
 rule job_figures:
     input:
         trace=f"{CALIBRATION_DIR}/trace.csv",
@@ -22,13 +23,13 @@ rule job_figures:
             labels={"optimizer": "{optimizer}", "start": "{start}", "figure": "parameters"},
         ),
         parameters_svg=f"{FIGURES_DIR}/{{optimizer}}/{{start}}/parameters.svg",
-    params:
-        problem=lambda wildcards: PROBLEMS[wildcards.problem],
-    localrule: True
     log:
         results("logs/figures/{problem}/{observations}/{optimizer}/{start}.log"),
+    localrule: True
     conda:
         "../../envs/scope.yaml"
+    params:
+        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
     script:
         "../scripts/job_figures.py"
 
@@ -54,9 +55,9 @@ rule experiment:
             labels={"observations": "{observations}", "figure": "table"},
         ),
         markdown=f"{TABLES_DIR}/{{observations}}.md",
-    localrule: True
     log:
         results("logs/figures/{problem}/{observations}/experiment.log"),
+    localrule: True
     conda:
         "../../envs/scope.yaml"
     script:
@@ -77,9 +78,9 @@ rule profiles:
         ),
         figure_svg=results("figures/profiles.svg"),
         table=results("tables/profiles.csv"),
-    localrule: True
     log:
         results("logs/figures/profiles.log"),
+    localrule: True
     conda:
         "../../envs/scope.yaml"
     script:
@@ -108,18 +109,18 @@ rule sensitivity:
             labels={"problem": "{problem}", "output": "figure"},
         ),
         figure_svg=results("sensitivity/{problem}/sensitivity.svg"),
-    params:
-        problem=lambda wildcards: PROBLEMS[wildcards.problem],
-        observations=lambda wildcards: noise_free_set(wildcards.problem),
-        scope=config["scope"],
-    resources:
-        **SCOPE_HEAVY_RESOURCES,
     log:
         results("logs/sensitivity/{problem}.log"),
     benchmark:
         results("benchmarks/sensitivity/{problem}.tsv")
     conda:
         "../../envs/scope.yaml"
+    resources:
+        **SCOPE_HEAVY_RESOURCES,
+    params:
+        problem=lambda wildcards: problem_spec(wildcards.problem, noise_free_set(wildcards.problem)),
+        observations=lambda wildcards: noise_free_set(wildcards.problem),
+        scope=scope_run(),
     script:
         "../scripts/sensitivity.py"
 
@@ -136,12 +137,12 @@ rule paper_comparison:
             labels={"table": "paper comparison"},
         ),
         markdown=results("tables/paper_comparison.md"),
-    params:
-        reference=config.get("paper_comparison"),
-    localrule: True
     log:
         results("logs/figures/paper_comparison.log"),
+    localrule: True
     conda:
         "../../envs/scope.yaml"
+    params:
+        reference=config.get("paper_comparison"),
     script:
         "../scripts/paper_comparison.py"

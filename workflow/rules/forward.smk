@@ -10,16 +10,15 @@ rule forward:
             category="Forward SCOPE",
             labels={"workflow": "{workflow}"},
         ),
-    params:
-        scope=config["scope"],
-        config=config,
-    resources:
-        **SCOPE_HEAVY_RESOURCES,
     log:
         results("logs/forward/{workflow}.log"),
     benchmark:
         results("benchmarks/forward/{workflow}.tsv")
     conda:
         "../../envs/scope.yaml"
+    resources:
+        **SCOPE_HEAVY_RESOURCES,
+    params:
+        scope=scope_run(),
     script:
         "../scripts/forward.py"

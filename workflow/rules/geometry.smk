@@ -4,16 +4,15 @@ rule geometry:
         field=optional_path(config["field"]["geojson"]),
     output:
         results("geometry/geometry.nc"),
-    params:
-        field=config["field"],
-        year=int(config["season"]["start"][:4]),
-        geometry=config["geometry"],
-        config=config,
     log:
         results("logs/geometry.log"),
     benchmark:
         results("benchmarks/geometry.tsv")
     conda:
         "../../envs/prepare.yaml"
+    params:
+        geojson=config["field"]["geojson"],
+        year=int(config["season"]["start"][:4]),
+        geometry=config["geometry"],
     script:
         "../scripts/geometry.py"

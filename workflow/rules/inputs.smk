@@ -6,14 +6,13 @@ rule inputs:
         assets=SCOPE_ASSETS,
     output:
         results("inputs/{workflow}.nc"),
-    params:
-        scope=config["scope"],
-        config=config,
     log:
         results("logs/inputs/{workflow}.log"),
     benchmark:
         results("benchmarks/inputs/{workflow}.tsv")
     conda:
         "../../envs/prepare.yaml"
+    params:
+        scope=input_scope,
     script:
         "../scripts/inputs.py"

@@ -13,18 +13,18 @@ rule observations:
     output:
         observations=results("observations/{problem}/{observations}.nc"),
         inputs=results("observations/{problem}/{observations}_inputs.nc"),
-    params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
-        scope=lambda wildcards: input_scope(SimpleNamespace(workflow=PROBLEMS[wildcards.problem]["workflow"])),
-        geojson=config["field"]["geojson"],
-        season=config["season"],
-        viewing=lambda wildcards: {key: config["geometry"][key] for key in ("viewing_zenith", "viewing_azimuth")},
     log:
         results("logs/observations/{problem}/{observations}.log"),
     benchmark:
         results("benchmarks/observations/{problem}/{observations}.tsv")
     conda:
         "../../envs/prepare.yaml"
+    params:
+        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        scope=lambda wildcards: input_scope(SimpleNamespace(workflow=PROBLEMS[wildcards.problem]["workflow"])),
+        geojson=config["field"]["geojson"],
+        season=config["season"],
+        viewing=lambda wildcards: {key: config["geometry"][key] for key in ("viewing_zenith", "viewing_azimuth")},
     script:
         "../scripts/observations.py"
 
@@ -96,16 +96,16 @@ rule validation:
             labels={"optimizer": "{optimizer}", "start": "{start}", "figure": "residuals"},
         ),
         residuals_svg=f"{FIGURES_DIR}/{{optimizer}}/{{start}}/residuals.svg",
-    params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
-        scope=scope_run(),
-    resources:
-        **SCOPE_HEAVY_RESOURCES,
     log:
         results("logs/validation/{problem}/{observations}/{optimizer}/{start}.log"),
     benchmark:
         results("benchmarks/validation/{problem}/{observations}/{optimizer}/{start}.tsv")
     conda:
         "../../envs/scope.yaml"
+    resources:
+        **SCOPE_HEAVY_RESOURCES,
+    params:
+        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        scope=scope_run(),
     script:
         "../scripts/validation.py"

@@ -1,20 +1,20 @@
 rule retrieval:
     input:
         field=optional_path(config["field"]["geojson"]),
-        npz=optional_path(config["retrieval"].get("npz", {}).get("path"))
-        if config["retrieval"]["source"] == "npz"
-        else [],
+        npz=(
+            optional_path(config["retrieval"].get("npz", {}).get("path"))
+            if config["retrieval"]["source"] == "npz"
+            else []
+        ),
     output:
         results("retrieval/arc_output.npz"),
-    params:
-        field=config["field"],
-        season=config["season"],
-        retrieval=config["retrieval"],
     log:
         results("logs/retrieval.log"),
     benchmark:
         results("benchmarks/retrieval.tsv")
     conda:
         "../../envs/retrieval.yaml"
+    params:
+        **retrieval_params(),
     script:
         "../scripts/retrieval.py"

@@ -4,18 +4,17 @@ rule truth:
         assets=SCOPE_ASSETS,
     output:
         results("twin/{problem}/truth.nc"),
-    params:
-        problem=lambda wildcards: PROBLEMS[wildcards.problem],
-        scope=config["scope"],
-        config=config,
-    resources:
-        **SCOPE_HEAVY_RESOURCES,
     log:
         results("logs/twin/{problem}/truth.log"),
     benchmark:
         results("benchmarks/twin/{problem}/truth.tsv")
     conda:
         "../../envs/scope.yaml"
+    resources:
+        **SCOPE_HEAVY_RESOURCES,
+    params:
+        problem=lambda wildcards: problem_spec(wildcards.problem),
+        scope=scope_run(),
     script:
         "../scripts/truth.py"
 
@@ -26,15 +25,14 @@ rule twin:
         inputs=problem_inputs,
     output:
         results("twin/{problem}/observations/{observations}.nc"),
-    params:
-        problem=lambda wildcards: PROBLEMS[wildcards.problem],
-        seed=config["calibration"]["seed"],
-        config=config,
     log:
         results("logs/twin/{problem}/{observations}.log"),
     benchmark:
         results("benchmarks/twin/{problem}/{observations}.tsv")
     conda:
         "../../envs/scope.yaml"
+    params:
+        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        seed=config["calibration"]["seed"],
     script:
         "../scripts/twin.py"

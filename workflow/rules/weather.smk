@@ -1,20 +1,17 @@
 rule weather:
     input:
-        optional_path(config["weather"].get("local", {}).get("path"))
-        if config["weather"]["source"] == "local"
-        else [],
+        optional_path(config["weather"].get("local", {}).get("path")) if config["weather"]["source"] == "local" else [],
     output:
         results("weather/forcing.nc"),
-    params:
-        field=config["field"],
-        season=config["season"],
-        weather=config["weather"],
-        config=config,
     log:
         results("logs/weather.log"),
     benchmark:
         results("benchmarks/weather.tsv")
     conda:
         "../../envs/prepare.yaml"
+    params:
+        geojson=config["field"]["geojson"],
+        season=config["season"],
+        weather=weather_settings(),
     script:
         "../scripts/weather.py"

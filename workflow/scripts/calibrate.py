@@ -54,6 +54,6 @@ log.info(
 write_netcdf(
     calibrated_output(inputs, result, scope_root=snakemake.input.assets, **device),
     snakemake.output.calibrated,
-    snakemake.params.config,
+    dict(snakemake.params.items()),
 )
 write_json(result, snakemake.output.result)

@@ -22,5 +22,5 @@ with xr.open_dataset(snakemake.input.inputs) as inputs:
 log.info("%s on %s (%s), %d threads", workflow, outputs.attrs["torch_device"], scope["dtype"], snakemake.threads)
 for line in report_convergence(outputs):
     log.warning(line)
-write_netcdf(outputs, snakemake.output.outputs, snakemake.params.config)
+write_netcdf(outputs, snakemake.output.outputs, dict(snakemake.params.items()))
 quicklook(outputs, workflow, snakemake.output.quicklook)

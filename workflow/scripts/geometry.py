@@ -12,10 +12,10 @@ settings = snakemake.params.geometry
 geometry = observation_geometry(
     doys,
     snakemake.params.year,
-    field_geojson({"field": snakemake.params.field}),
+    field_geojson({"field": {"geojson": snakemake.params.geojson}}),
     overpass_local_solar_hour=settings["overpass_local_solar_hour"],
     viewing_zenith=settings["viewing_zenith"],
     viewing_azimuth=settings["viewing_azimuth"],
 )
-write_netcdf(geometry, snakemake.output[0], snakemake.params.config)
+write_netcdf(geometry, snakemake.output[0], dict(snakemake.params.items()))
 log.info("overpasses (UTC): %s", [str(t)[:16] for t in geometry["time"].values])

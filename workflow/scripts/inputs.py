@@ -19,5 +19,5 @@ with (
         scope_root=snakemake.input.assets,
         **input_settings(scope),
     )
-write_netcdf(inputs, snakemake.output[0], snakemake.params.config)
+write_netcdf(inputs, snakemake.output[0], dict(snakemake.params.items()))
 log.info("%s inputs: %s, variables %s", snakemake.wildcards.workflow, dict(inputs.sizes), sorted(inputs.data_vars))

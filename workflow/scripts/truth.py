@@ -25,7 +25,7 @@ with xr.open_dataset(snakemake.input.inputs) as inputs:
         output_vars=outputs,
     )
 truth.attrs.update(problem=problem.name, truth=", ".join(f"{p.name}={p.truth}" for p in problem.parameters))
-write_netcdf(truth, snakemake.output[0], snakemake.params.config)
+write_netcdf(truth, snakemake.output[0], dict(snakemake.params.items()))
 log.info(
     "%s: SCOPE %s at the truth (%s) on %s",
     problem.name,

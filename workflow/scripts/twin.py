@@ -10,7 +10,7 @@ problem = problem_from_config(snakemake.wildcards.problem, snakemake.params.prob
 observation_set = problem.observation_set(snakemake.wildcards.observations)
 with xr.open_dataset(snakemake.input.truth) as truth, xr.open_dataset(snakemake.input.inputs) as inputs:
     observations = observe(truth.load(), problem, observation_set, inputs["field_mask"].load(), snakemake.params.seed)
-write_netcdf(observations, snakemake.output[0], snakemake.params.config)
+write_netcdf(observations, snakemake.output[0], dict(snakemake.params.items()))
 log.info(
     "%s/%s: %d observed cells, noise realisation %d, baseline misfit %.6g",
     problem.name,

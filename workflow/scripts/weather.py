@@ -18,7 +18,7 @@ if settings["source"] == "local":
     path = local["path"] or default_weather_csv()
     forcing = load_local_weather(path, local["columns"], start=start, end=end, time_column=local["time_column"])
 else:
-    bounds = load_geojson_bounds(field_geojson({"field": snakemake.params.field}))
+    bounds = load_geojson_bounds(field_geojson({"field": {"geojson": snakemake.params.geojson}}))
     forcing = fetch_era5_weather(bounds, start=start, end=end, cache_dir=settings["era5"]["cache_dir"])
-write_netcdf(forcing, snakemake.output[0], snakemake.params.config)
+write_netcdf(forcing, snakemake.output[0], dict(snakemake.params.items()))
 log.info("%d weather records from %s", forcing.sizes["time"], settings["source"])
