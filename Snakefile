@@ -9,6 +9,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 validate(config, "config/schema.yaml")
 
 
@@ -27,8 +30,8 @@ include: "workflow/rules/docs.smk"
 
 
 rule all:
+    default_target: True
     input:
         forward_outputs(),
         results("calibration/summary.csv"),
         figure_outputs(),
-    default_target: True

@@ -1,6 +1,7 @@
 """The Snakemake workflow itself: lint, plan, config rejections, and an end-to-end run."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import yaml
 from conftest import ROOT, SHARED_ASSETS, overlay, workflow_copy
 from snakemake.utils import validate
 
-from scopecal.config import calibration_jobs, check_config, job_budget
+from scopecal.config import OPTIMIZER_OPTIONS, calibration_jobs, check_config, config_warnings, job_budget
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 ASSETS = f"scope_assets={SHARED_ASSETS}"
@@ -57,6 +58,13 @@ def test_dry_run_plans_the_full_default_dag():
         "all": 1,
         "total": 111,
     }
+
+
+def test_snakefiles_are_formatted():
+    result = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"run `snakefmt Snakefile workflow`:\n{result.stdout}{result.stderr}"
 
 
 def test_default_config_without_assets_plans_the_fetch():
@@ -210,7 +218,10 @@ def test_end_to_end_outputs(e2e_run, workflow):
                 assert variable.attrs["units"] == units
             assert np.isfinite(variable.values[inside]).all(), f"NaN in {name} inside the field"
             assert np.isnan(variable.values[~inside]).all()
-        assert outputs.attrs["version_scope_rtm"] == "0.4.13" and len(outputs.attrs["config_sha256"]) == 64
+        assert outputs.attrs["version_scope_rtm"] == "0.4.13" and len(outputs.attrs["params_sha256"]) == 64
+        assert json.loads(outputs.attrs["params_json"]) == {
+            "scope": {"device": "auto", "dtype": "float64", "chunk_size": None}
+        }  # what the job read, not the config: cluster.* or another problem do not appear
         if workflow == "energy-balance":
             energy = outputs.where(outputs["converged"] == 1)
             closure = energy["Rntot"] - energy["lEtot"] - energy["Htot"] - energy["Gtot"]
@@ -285,3 +296,144 @@ def test_end_to_end_figures_and_tables(e2e_run):
         assert len(sensitivity) == n and (sensitivity["posterior_sd"] > 0).all()
         assert (sensitivity["misfit_plus"] > 1).all()
         assert "condition number" in (e2e_run / f"results/sensitivity/{problem}/sensitivity.md").read_text()
+
+
+# Settings the schema accepts that a config's other choices leave unused: named when the workflow loads.
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["field"].update(crop="maize"), "field.crop (maize) is used only by retrieval.source 'arc'"),
+        (
+            lambda c: c["retrieval"].update(source="npz", npz={"path": "arc.npz"}),
+            "field.pixel_size_m and field.shape (20, [4, 4]) set the synthetic retrieval's pixel grid",
+        ),
+        (lambda c: c["cluster"].update(gpu=False, gpu_model="a100"), "cluster.gpu_model (a100) is not requested"),
+        (
+            lambda c: c["problems"]["sif_fqe"].update(runs=[{"observations": ["clean"], "optimizers": ["dfols"]}]),
+            "problems.sif_fqe.optimizers (['lbfgsb', 'dfols']) is not used: problems.sif_fqe.runs names",
+        ),
+        (
+            lambda c: c["problems"]["sif_fqe"]["observations"]["clean"].update(realisations=3),
+            "problems.sif_fqe.observations.clean.realisations (3) is not used",
+        ),
+    ],
+)
+def test_unused_settings_are_named(change, message):
+    config = default_config()
+    config["problems"]["sif_fqe"]["optimizers"] = ["lbfgsb", "dfols"]
+    assert config_warnings(config) == []
+    change(config)
+    [note] = config_warnings(config)
+    assert message in note
+
+
+def test_unused_setting_is_printed_when_the_workflow_loads():
+    result = snakemake("-n", "--config", ASSETS, "field={crop: maize}")
+    assert "config: field.crop (maize) is used only by retrieval.source 'arc'" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["retrieval"].update(source="arc"), "field.crop must name the crop (ARC's crop model)"),
+        (lambda c: c["field"].update(shape=None), "field.pixel_size_m and field.shape (the pixel grid) are needed"),
+        (
+            lambda c: c["calibration"]["optimizers"]["dfols"].update(rho_beg=0.5),
+            "calibration.optimizers.dfols: ['rho_beg'] not options of dfols (it reads rhobeg, rhoend",
+        ),
+        (
+            lambda c: c["calibration"]["optimizers"].update(lbfgs={}),
+            "calibration.optimizers.lbfgs: no optimizer of that name",
+        ),
+    ],
+)
+def test_settings_a_job_would_ignore_are_errors(change, message):
+    config = default_config()
+    change(config)
+    with pytest.raises(ValueError) as error:
+        check_config(config)
+    assert message in str(error.value)
+
+
+def test_optimizer_options_are_those_the_optimizers_read():
+    for method, options in OPTIMIZER_OPTIONS.items():
+        source = (ROOT / f"src/scopecal/optimizers/{method}.py").read_text()
+        assert set(re.findall(r'options\.get\("(\w+)"', source)) == set(options), method
+
+
+def test_config_readme_describes_every_section():
+    readme = (ROOT / "config/README.md").read_text()
+    schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
+    for key in set(default_config()) | set(schema["properties"]):
+        assert f"**`{key}`**" in readme, f"config/README.md does not describe {key}"
+    for suite in (".test/config.yaml", "config/paper.yaml", "config/docs.yaml"):
+        assert f"`{suite}`" in readme
+
+
+# What a config change re-runs: dry runs in the finished end-to-end run, with an overlay file laid over the test
+# config as a user would (--configfile). Snakemake re-runs a job when its params change; each rule's params are
+# the keys its job reads (workflow/rules/common.smk), so other keys leave it up to date.
+
+SCOPE_RULES = {"inputs", "forward", "truth", "calibrate", "sensitivity"}
+
+
+def planned_jobs(work, overlay=None):
+    """(rule, wildcards) of every job `snakemake -n` plans in ``work``, with ``overlay`` laid over the test config."""
+    configfiles = [".test/config.yaml"]
+    if overlay is not None:
+        (work / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+        configfiles.append("overlay.yaml")
+    result = snakemake("-n", "--configfile", *configfiles, "--config", ASSETS, cwd=work)
+    jobs, rule = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
+            rule = line.split()[1].rstrip(":")
+            jobs.append((rule, {}))
+        elif line.strip().startswith("wildcards:") and rule is not None:
+            jobs[-1][1].update(item.split("=", 1) for item in line.split(":", 1)[1].strip().split(", "))
+    return jobs
+
+
+@pytest.mark.e2e
+def test_report_opens_with_the_workflow_description(e2e_run):
+    snakemake("--report", "report.html", "--configfile", ".test/config.yaml", "--config", ASSETS, cwd=e2e_run)
+    report = (e2e_run / "report.html").read_text()
+    assert "Twin experiments." in report  # workflow/report/workflow.rst, with the config's results_dir filled in:
+    assert r"Every file lies under <tt class=\"docutils literal\">results</tt>" in report
+
+
+@pytest.mark.e2e
+def test_finished_run_plans_nothing(e2e_run):
+    assert planned_jobs(e2e_run) == []
+
+
+@pytest.mark.e2e
+def test_cluster_and_figure_settings_rerun_no_scope_job(e2e_run):
+    overlay = {
+        "cluster": {"gpu_partition": "a100-long", "gpu_model": "a100"},
+        "docs": {"folder": "results/docs-pages", "figures_of": "dfols"},
+        "paper_comparison": {"fqe_clean": {"job": "sif_fqe/clean/dfols/start1", "baseline": 20}},
+    }
+    rules = {rule for rule, _ in planned_jobs(e2e_run, overlay)}
+    assert not rules & SCOPE_RULES and rules <= {"docs", "paper_comparison", "all"}, rules  # the new outputs only
+
+
+@pytest.mark.e2e
+def test_one_problems_bound_reruns_that_problem_only(e2e_run):
+    jobs = planned_jobs(e2e_run, {"problems": {"sif_fqe": {"parameters": {"fqe": {"upper": 0.2}}}}})
+    assert {rule for rule, _ in jobs} & {"retrieval", "inputs", "forward"} == set()
+    # every problem's comparison tables are redrawn from the new summary.csv, no other job of another problem
+    assert {wildcards.get("problem") for rule, wildcards in jobs if rule != "experiment"} - {None} == {"sif_fqe"}
+    assert sum(rule == "calibrate" for rule, _ in jobs) == 3 * 2  # sif_fqe: 3 optimizers x clean, noisy1
+
+
+@pytest.mark.e2e
+def test_a_scope_setting_reruns_the_workflows_that_read_it(e2e_run):
+    # scope.fqe goes into the fluorescence and energy-balance inputs, not the reflectance and thermal ones
+    jobs = planned_jobs(e2e_run, {"scope": {"fqe": 0.02}})
+    workflows = {wildcards["workflow"] for rule, wildcards in jobs if rule in ("inputs", "forward")}
+    assert workflows == {"fluorescence", "energy-balance"}
+    problems = {wildcards["problem"] for rule, wildcards in jobs if "problem" in wildcards and rule != "experiment"}
+    assert problems == {"sif_fqe"}  # the fluorescence problem; thermal_temperatures is up to date

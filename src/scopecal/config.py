@@ -43,6 +43,10 @@ def check_config(config: Mapping[str, Any]) -> None:
     if config["field"]["geojson"] and not Path(config["field"]["geojson"]).is_file():
         errors.append(f"field.geojson: file {config['field']['geojson']} does not exist")
     retrieval = config["retrieval"]
+    if retrieval["source"] == "arc" and not config["field"].get("crop"):
+        errors.append("field.crop must name the crop (ARC's crop model) when retrieval.source is 'arc'")
+    if retrieval["source"] == "synthetic" and None in (config["field"].get(k) for k in ("pixel_size_m", "shape")):
+        errors.append("field.pixel_size_m and field.shape (the pixel grid) are needed by retrieval.source 'synthetic'")
     if retrieval["source"] == "npz" and not (retrieval.get("npz") or {}).get("path"):
         errors.append("retrieval.npz.path must name an ARC output file when retrieval.source is 'npz'")
     if retrieval["source"] == "synthetic" and not retrieval.get("synthetic"):
@@ -54,6 +58,72 @@ def check_config(config: Mapping[str, Any]) -> None:
     if errors:
         raise ValueError("invalid config:\n- " + "\n- ".join(errors))
     check_calibration(config)
+
+
+def config_warnings(config: Mapping[str, Any]) -> list[str]:
+    """Settings the schema accepts that this config's other choices leave unused: each one names the key, its value
+    and why it has no effect. The workflow prints them when it loads the config (they do not stop it)."""
+    notes = []
+    field, source = config["field"], config["retrieval"]["source"]
+    if field.get("crop") and source != "arc":
+        notes.append(
+            f"field.crop ({field['crop']}) is used only by retrieval.source 'arc' (ARC's crop model); the {source} "
+            "crop state does not depend on it: set it to null, or use retrieval.source: arc"
+        )
+    grid = {key: field.get(key) for key in ("pixel_size_m", "shape") if field.get(key) is not None}
+    if grid and source != "synthetic":
+        notes.append(
+            f"field.{' and field.'.join(grid)} ({', '.join(map(str, grid.values()))}) set the synthetic retrieval's "
+            f"pixel grid; with retrieval.source '{source}' the grid is the retrieval's own: set them to null"
+        )
+    cluster = config.get("cluster") or {}
+    if cluster.get("gpu_model") and not cluster.get("gpu"):
+        notes.append(f"cluster.gpu_model ({cluster['gpu_model']}) is not requested: cluster.gpu is false")
+    for name in config["calibration"]["problems"]:
+        spec = config["problems"].get(name) or {}
+        if "runs" in spec and "optimizers" in spec:
+            notes.append(
+                f"problems.{name}.optimizers ({spec['optimizers']}) is not used: problems.{name}.runs names the "
+                "optimizers of each run"
+            )
+        for entry, observations in (spec.get("observations") or {}).items():
+            if "realisations" in observations and not observations.get("noise") and "file" not in observations:
+                notes.append(
+                    f"problems.{name}.observations.{entry}.realisations ({observations['realisations']}) is not used: "
+                    "a noise-free set has one realisation (set noise: true for noisy sets)"
+                )
+    return notes
+
+
+# The options each optimizer reads from calibration.optimizers.<label> (besides `method` and `budget`); a test
+# checks them against the optimizer modules. Any other key is a typo the optimizer would silently ignore.
+OPTIMIZER_OPTIONS = {
+    "lbfgsb": ("ftol", "gtol"),
+    "dfols": ("rhobeg", "rhoend", "noisy", "user_params"),
+    "cmaes": ("sigma0", "population_size", "restarts"),
+    "neldermead": ("xatol", "fatol", "adaptive"),
+    "adam": ("lr", "patience", "gtol"),
+    "gauss_newton": ("xtol", "ftol", "gtol"),
+    "de": ("popsize", "tol"),
+}
+
+
+def optimizer_errors(optimizers: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What in ``calibration.optimizers`` names an option its optimizer does not read."""
+    errors = []
+    for label, options in optimizers.items():
+        method, options = optimizer_setup({"calibration": {"optimizers": optimizers}}, label)
+        if method not in OPTIMIZER_OPTIONS:
+            errors.append(
+                f"calibration.optimizers.{label}: no optimizer of that name; name one in its method "
+                f"({', '.join(OPTIMIZER_OPTIONS)})"
+            )
+        elif unknown := sorted(set(options) - set(OPTIMIZER_OPTIONS[method])):
+            errors.append(
+                f"calibration.optimizers.{label}: {unknown} not options of {method} "
+                f"(it reads {', '.join(OPTIMIZER_OPTIONS[method])}, method and budget)"
+            )
+    return errors
 
 
 def optimizer_setup(config: Mapping[str, Any], label: str) -> tuple[str, dict]:
@@ -121,8 +191,8 @@ def check_calibration(config: Mapping[str, Any]) -> None:
     """Raise ValueError naming the key of a problem or optimizer that cannot run."""
     from .problems import problem_from_config
 
-    errors = []
     labels = config["calibration"]["optimizers"]
+    errors = optimizer_errors(labels)
     for name in config["calibration"]["problems"]:
         if name not in config["problems"]:
             errors.append(
