@@ -163,7 +163,7 @@ def sensitivity_set(problem: Problem, spec: Mapping[str, Any]) -> str | None:
     """The noise-free observation set the sensitivity stage uses: ``sensitivity_set``, or the only one (None if
     the problem has none). Several without ``sensitivity_set`` is an error: their order is not dependable once
     --configfile has merged configs."""
-    noise_free = [s.name for s in problem.observation_sets if s.realisation == 0]
+    noise_free = [s.name for s in problem.observation_sets if s.realisation == 0 and s.is_twin]
     if "sensitivity_set" in spec:
         if spec["sensitivity_set"] not in noise_free:
             raise ValueError(f"sensitivity_set {spec['sensitivity_set']!r} is not a noise-free set ({noise_free})")
@@ -205,7 +205,12 @@ def check_calibration(config: Mapping[str, Any]) -> None:
             errors.append(f"problems.{name}.optimizers: {unknown} not in calibration.optimizers ({sorted(labels)})")
         try:
             problem = problem_from_config(name, spec)
+            twins = [s.name for s in problem.observation_sets if s.is_twin]
+            if twins and not problem.has_truth:
+                untrue = [p.name for p in problem.parameters if p.truth is None]
+                raise ValueError(f"parameters {untrue} need a truth: the twin observation sets {twins} are drawn at it")
             sensitivity_set(problem, spec)
+            errors += file_set_errors(problem)
             errors += run_errors(problem, spec.get("runs", []), labels)
         except ValueError as error:
             errors.append(f"problems.{name}: {error}")
@@ -232,4 +237,28 @@ def run_errors(problem: Problem, runs: Sequence[Mapping[str, Any]], labels: Mapp
             errors.append(f"{where}.optimizers: {unknown} not in calibration.optimizers ({sorted(labels)})")
         if beyond := sorted(s for s in run.get("starts", []) if s > problem.n_starts):
             errors.append(f"{where}.starts: {beyond} beyond the {problem.n_starts} start(s) its parameters list")
+    return errors
+
+
+TWIN_KEYS = ("noise", "realisations", "sampling")
+
+
+def file_set_errors(problem: Problem) -> list[str]:
+    """What in a file observation set cannot work: twin keys beside ``file``, a missing file, variables that are
+    not the problem's targets, an incomplete hold-out."""
+    errors = []
+    targets = sorted(t.name for t in problem.targets)
+    for observation_set in problem.observation_sets:
+        if observation_set.is_twin:
+            continue
+        spec, where = observation_set.file, f"problems.{problem.name}.observations.{observation_set.name}"
+        if mixed := [key for key in TWIN_KEYS if key in spec]:
+            errors.append(f"{where}: {mixed} belong to twin sets, not to a set read from a file")
+        if not Path(spec["file"]).is_file():
+            errors.append(f"{where}.file: {spec['file']} does not exist")
+        if sorted(spec["variables"]) != targets:
+            errors.append(f"{where}.variables: {sorted(spec['variables'])} must map exactly the targets {targets}")
+        holdout = spec.get("holdout") or {}
+        if holdout and not (("every" in holdout) != ({"start", "end"} <= set(holdout))):
+            errors.append(f"{where}.holdout: give either start and end (dates) or every (every k-th day)")
     return errors

@@ -1,7 +1,7 @@
 rule calibrate:
     input:
-        inputs=problem_inputs,
-        observations=results("twin/{problem}/observations/{observations}.nc"),
+        inputs=calibration_inputs,
+        observations=observation_set_path,
         assets=SCOPE_ASSETS,
     output:
         # evaluations.jsonl, the record a killed job resumes from, is deliberately not an output: Snakemake

@@ -66,8 +66,12 @@ PROBLEM_RUN_KEYS = ("optimizers", "runs", "budget", "sensitivity_set")
 
 
 def input_scope(wildcards):
+    return input_scope_of(wildcards.workflow)
+
+
+def input_scope_of(workflow):
     """The scope keys the inputs of one workflow are built from (None for those its workflow does not read)."""
-    used = INPUT_SCOPE_KEYS[wildcards.workflow]
+    used = INPUT_SCOPE_KEYS[workflow]
     every = sorted(set().union(*INPUT_SCOPE_KEYS.values()))
     return {key: config["scope"][key] if key in used else None for key in every}
 
@@ -175,3 +179,37 @@ def figure_outputs():
     paper = [results(f"tables/paper_comparison.{ext}") for ext in ("csv", "md")] if "paper_comparison" in config else []
     docs = [f"{DOCS_DIR}/summary.json"] if "docs" in config else []
     return per_job + per_experiment + sensitivity + profiles + paper + docs
+
+
+# Observation sets read from files (workflow/rules/observations.smk)
+def is_file_set(problem, observations):
+    """Whether an observation set of a problem is read from a file (else it is a twin set)."""
+    return "file" in PROBLEMS[problem]["observations"].get(observations, {})
+
+
+def observation_set_path(wildcards):
+    """The observations of a calibration job: a twin set, or a file set once matched to the field and times."""
+    if is_file_set(wildcards.problem, wildcards.observations):
+        return results(f"observations/{wildcards.problem}/{wildcards.observations}.nc")
+    return results(f"twin/{wildcards.problem}/observations/{wildcards.observations}.nc")
+
+
+def calibration_inputs(wildcards):
+    """SCOPE inputs of a calibration job: at the overpasses for twins, at the observation times for a file set."""
+    if is_file_set(wildcards.problem, wildcards.observations):
+        return results(f"observations/{wildcards.problem}/{wildcards.observations}_inputs.nc")
+    return problem_inputs(wildcards)
+
+
+def validation_outputs():
+    """The validation report, fit table and figures of every calibration job on a file set."""
+    outputs = []
+    for job in JOBS:
+        if is_file_set(job["problem"], job["observations"]):
+            outputs.append(f"{CALIBRATION_DIR.format(**job)}/validation.json")
+            outputs += [
+                f"{FIGURES_DIR}/{{optimizer}}/{{start}}/{kind}.{ext}".format(**job)
+                for kind in ("timeseries", "scatter", "residuals")
+                for ext in ("png", "svg")
+            ]
+    return outputs
