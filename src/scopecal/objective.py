@@ -3,9 +3,11 @@
 r(u) = (model(theta(u)) - obs) / sigma over the observed cells and targets,
 plus B^-1/2 (theta - theta_b) when the problem has a background; the misfit
 is 0.5 ||r||^2. Inputs are stacked once; each evaluation injects the
-parameters as tensors, runs only the requested outputs in float64, and gets
-the gradient (one backward pass) or the Jacobian (one backward pass per
-target) from the same forward run.
+parameters as tensors and runs only the requested outputs in float64, in
+chunks of cells. A chunk's gradient (one backward pass) or Jacobian rows (one
+backward pass per target) come from its own forward run, and its graph is
+freed before the next chunk runs: memory does not grow with the number of
+cells, and the cost grows linearly with it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from scope import ScopeGridRunner
+from scope.energy import EnergyBalanceOptions
 
-from .forward import run_tensors
+from .forward import CHUNK_SIZE, chunk_slices, run_tensors
 from .problems import Problem
 
 # a failed evaluation (NaN, or an energy balance that did not converge) is this far from every observation
@@ -37,6 +41,15 @@ class Evaluation:
     model_seconds: float = 0.0
 
 
+class _Piece(NamedTuple):
+    """One chunk of cells (or the background term) of an evaluation."""
+
+    residuals: torch.Tensor  # flat, detached
+    derivative: torch.Tensor | None  # gradient of 0.5 ||residuals||^2, or the Jacobian rows
+    failed: bool = False
+    nonconverged: int = 0
+
+
 class Objective:
     """Residuals, misfit, gradient and Jacobian of one problem against one observation set."""
 
@@ -49,12 +62,18 @@ class Objective:
         sigma: np.ndarray,
         *,
         chunk_size: int | None = None,
+        energy_options: EnergyBalanceOptions | None = None,
     ) -> None:
-        """``tensors``: inputs of the observed cells; ``observations``, ``sigma``: (cells, targets)."""
+        """``tensors``: inputs of the observed cells; ``observations``, ``sigma``: (cells, targets).
+
+        ``chunk_size``: cells per model run (None: ``forward.CHUNK_SIZE`` of the workflow); ``energy_options``:
+        the energy balance's stopping rule (None: scope-rtm's default).
+        """
         self.runner = runner
         self.problem = problem
         self.tensors = dict(tensors)
-        self.chunk_size = chunk_size
+        self.chunk_size = chunk_size or CHUNK_SIZE[problem.workflow]
+        self.energy_options = energy_options
         reference = next(iter(self.tensors.values()))
         self.device, self.dtype = reference.device, reference.dtype
         self.n_cells = observations.shape[0]
@@ -74,24 +93,34 @@ class Objective:
         return self.observations.numel() + background
 
     def _model_residuals(
-        self, cell_u: torch.Tensor, members: int = 1
+        self, cell_u: torch.Tensor, cells: slice = slice(None), members: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Weighted residuals (members, cells, targets) for per-cell scaled parameters ``cell_u``.
+        """Weighted residuals (members, cells, targets) of ``cells`` for per-cell scaled parameters ``cell_u``.
 
         ``members`` > 1 runs that many parameter sets in one call, stacked along the cell axis. Also
         returns, per member, whether the evaluation failed and how many cells did not converge.
         """
-        tensors = {name: tensor.repeat(members, *[1] * (tensor.dim() - 1)) for name, tensor in self.tensors.items()}
+        observations, sigma = self.observations[cells], self.sigma[cells]
+        tensors = {
+            name: tensor[cells].repeat(members, *[1] * (tensor.dim() - 1)) for name, tensor in self.tensors.items()
+        }
         for index, parameter in enumerate(self.problem.parameters):
             tensors[parameter.name] = parameter.to_physical(cell_u[:, index])
-        outputs = run_tensors(self.runner, self.problem.workflow, tensors, self.outputs, chunk_size=self.chunk_size)
+        outputs = run_tensors(
+            self.runner,
+            self.problem.workflow,
+            tensors,
+            self.outputs,
+            chunk_size=self.chunk_size,
+            energy_options=self.energy_options,
+        )
         model = torch.stack([outputs[name].reshape(-1) for name in self.targets], dim=1)
-        model = model.reshape(members, self.n_cells, len(self.targets))
+        model = model.reshape(members, *observations.shape)
         nonconverged = torch.zeros(members, dtype=torch.long)
         if "converged" in outputs:
-            nonconverged = (outputs["converged"].reshape(members, self.n_cells) == 0).sum(1).cpu()
+            nonconverged = (outputs["converged"].reshape(members, -1) == 0).sum(1).cpu()
         failed = (nonconverged > 0) | ~torch.isfinite(model).reshape(members, -1).all(1).cpu()
-        return (model - self.observations) / self.sigma, failed, nonconverged
+        return (model - observations) / sigma, failed, nonconverged
 
     def _background_residuals(self, u: torch.Tensor) -> torch.Tensor:
         physical = torch.stack([p.to_physical(u[i]) for i, p in enumerate(self.problem.parameters)])
@@ -103,34 +132,62 @@ class Objective:
         started = time.perf_counter()
         n_params = len(u)
         u_tensor = torch.as_tensor(np.asarray(u, dtype=float), dtype=self.dtype, device=self.device)
-        cell_u = u_tensor.expand(self.n_cells, n_params).clone().requires_grad_(derivative is not None)
-        with torch.set_grad_enabled(derivative is not None):
-            residuals, failed, nonconverged = self._model_residuals(cell_u)
-            residuals, failed, nonconverged = residuals[0], bool(failed[0]), int(nonconverged[0])
-            pieces = [residuals.reshape(-1)]
-            background_u = u_tensor.clone().requires_grad_(derivative is not None)
-            if self.background_matrix is not None:
-                pieces.append(self._background_residuals(background_u))
-            vector = torch.cat(pieces)
+        pieces = [self._cells(u_tensor, cells, derivative) for cells in chunk_slices(self.n_cells, self.chunk_size)]
+        if self.background_matrix is not None:
+            pieces.append(self._background(u_tensor, derivative))
+        failed = any(piece.failed for piece in pieces)
         gradient = jacobian = None
-        if failed:
-            gradient = np.zeros(n_params) if derivative == "gradient" else None
-            jacobian = np.zeros((self.n_residuals, n_params)) if derivative == "jacobian" else None
-        elif derivative == "gradient":
-            (0.5 * (vector**2).sum()).backward()
-            gradient = cell_u.grad.sum(0).cpu().numpy()
-            if background_u.grad is not None:
-                gradient = gradient + background_u.grad.cpu().numpy()
+        if derivative == "gradient":
+            gradient = np.zeros(n_params) if failed else sum(piece.derivative for piece in pieces).cpu().numpy()
         elif derivative == "jacobian":
-            jacobian = self._jacobian(residuals, cell_u, background_u)
+            jacobian = (
+                np.zeros((self.n_residuals, n_params))
+                if failed
+                else torch.cat([piece.derivative for piece in pieces]).cpu().numpy()
+            )
         return self._evaluation(
-            vector.detach().cpu().numpy(),
+            torch.cat([piece.residuals for piece in pieces]).cpu().numpy(),
             failed,
-            nonconverged,
+            sum(piece.nonconverged for piece in pieces),
             time.perf_counter() - started,
             gradient=gradient,
             jacobian=jacobian,
         )
+
+    def _cells(self, u: torch.Tensor, cells: slice, derivative: str | None) -> _Piece:
+        """Residuals of one chunk of cells and their derivative; the chunk's graph is freed on return."""
+        n_chunk = len(range(self.n_cells)[cells])
+        cell_u = u.expand(n_chunk, len(u)).clone().requires_grad_(derivative is not None)
+        with torch.set_grad_enabled(derivative is not None):
+            residuals, failed, nonconverged = self._model_residuals(cell_u, cells)
+        residuals, failed = residuals[0], bool(failed[0])
+        derived = None if failed else self._derivative(residuals, cell_u, derivative)
+        return _Piece(residuals.detach().reshape(-1), derived, failed, int(nonconverged[0]))
+
+    def _background(self, u: torch.Tensor, derivative: str | None) -> _Piece:
+        """The background term as one more piece: a single row whose "targets" are the background components."""
+        row_u = u.reshape(1, -1).clone().requires_grad_(derivative is not None)
+        with torch.set_grad_enabled(derivative is not None):
+            residuals = self._background_residuals(row_u[0]).reshape(1, -1)
+        return _Piece(residuals.detach().reshape(-1), self._derivative(residuals, row_u, derivative))
+
+    @staticmethod
+    def _derivative(residuals: torch.Tensor, cell_u: torch.Tensor, derivative: str | None) -> torch.Tensor | None:
+        """d(0.5 ||r||^2)/du, or the Jacobian rows d r/du in r's (cell, target) order, of residuals (cells, targets).
+
+        Cells are independent, so one backward pass per target gives every cell's row of that target.
+        """
+        if derivative == "gradient":
+            (grad,) = torch.autograd.grad(0.5 * (residuals**2).sum(), cell_u)
+            return grad.sum(0)
+        if derivative == "jacobian":
+            n_targets = residuals.shape[1]
+            columns = [
+                torch.autograd.grad(residuals[:, index].sum(), cell_u, retain_graph=index < n_targets - 1)[0]
+                for index in range(n_targets)
+            ]
+            return torch.stack(columns, dim=1).reshape(-1, cell_u.shape[1])
+        return None
 
     @property
     def batches_populations(self) -> bool:
@@ -144,7 +201,9 @@ class Objective:
         members = len(population)
         cell_u = torch.as_tensor(np.asarray(population, dtype=float), dtype=self.dtype, device=self.device)
         with torch.no_grad():
-            residuals, failed, nonconverged = self._model_residuals(cell_u.repeat_interleave(self.n_cells, 0), members)
+            residuals, failed, nonconverged = self._model_residuals(
+                cell_u.repeat_interleave(self.n_cells, 0), members=members
+            )
             vectors = [residuals[k].reshape(-1) for k in range(members)]
             if self.background_matrix is not None:
                 vectors = [torch.cat([v, self._background_residuals(cell_u[k])]) for k, v in enumerate(vectors)]
@@ -167,15 +226,3 @@ class Objective:
             model_seconds=seconds,
             **derivatives,
         )
-
-    def _jacobian(self, residuals, cell_u, background_u) -> np.ndarray:
-        """d r / d u: cells are independent, so one backward pass per target gives every cell's row."""
-        n_params = cell_u.shape[1]
-        rows = torch.zeros((self.n_cells, len(self.targets), n_params), dtype=self.dtype, device=self.device)
-        for index in range(len(self.targets)):
-            (grad,) = torch.autograd.grad(residuals[:, index].sum(), cell_u, retain_graph=True)
-            rows[:, index, :] = grad
-        blocks = [rows.reshape(-1, n_params)]
-        if self.background_matrix is not None:
-            blocks.append(torch.autograd.functional.jacobian(self._background_residuals, background_u.detach()))
-        return torch.cat(blocks).cpu().numpy()
