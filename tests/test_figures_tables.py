@@ -78,6 +78,21 @@ def test_experiment_tables_hold_start_final_truth_and_recovery():
         tables.experiment_tables(summary, "one", "noisy1")
 
 
+def test_without_a_truth_recovery_stays_empty_not_faked():
+    problem = problems.problem_from_config("one", {**ONE, "parameters": {"x": dict(lower=0.0, upper=10.0, starts=[0])}})
+    records = [record(i + 1, x, m) for i, (x, m) in enumerate([(0.0, 100.0), (5.0, 1.0)])]
+    summarised = metrics.summarise(records, problem, 0.5)
+    assert summarised["recovered"] is None and summarised["evaluations_to_1pct"] is None
+    assert summarised["recovered_at"] == {"x": None} and summarised["relative_error_final"] == {"x": None}
+    result, _ = job("a", [0.0, 5.0], [100.0, 1.0])
+    result.update(summarised, parameters_true={"x": None})
+    tables_ = tables.experiment_tables(metrics.summary_table([result]), "one", "clean")
+    assert tables_["values"].loc["x", "a"] == 5.0 and pd.isna(tables_["values"].loc["x", "true"])
+    assert tables_["recovery"]["all recovered"].isna().all()
+    text = tables.experiment_markdown(tables_, "one", "clean")
+    assert "No truth: these observations come from a file" in text and "Table C2" not in text
+
+
 def test_experiment_tables_name_each_start_where_there_are_several():
     first, _ = job("a", [0.0, 4.9], [100.0, 1.0])
     second, _ = job("a", [9.0, 5.1], [80.0, 1.0])

@@ -14,8 +14,8 @@ PROFILE_TOLERANCES = (1e-1, 1e-3, 1e-5)
 
 
 def _parameters(summary: pd.DataFrame) -> list[str]:
-    """Parameter names with a truth in these rows, in column order."""
-    return [c.removeprefix("true_") for c in summary.columns if c.startswith("true_") and summary[c].notna().any()]
+    """Parameter names calibrated in these rows, in column order."""
+    return [c.removeprefix("start_") for c in summary.columns if c.startswith("start_") and summary[c].notna().any()]
 
 
 def trace_job(path: str | Path) -> tuple[str, str, str, int]:
@@ -52,7 +52,8 @@ def experiment_tables(summary: pd.DataFrame, problem: str, observations: str) ->
     for label, row in rows.iterrows():
         values[label] = [row[f"final_{n}"] for n in names]
     recovery = rows[[f"recovered_at_{n}" for n in names]].rename(columns=lambda c: c.removeprefix("recovered_at_"))
-    recovery["all recovered"] = rows["recovered"] == len(names)
+    # no truth (observations from a file): nothing is recovered or not, the cells stay empty
+    recovery["all recovered"] = (rows["recovered"] == len(names)).where(rows["recovered"].notna())
     performance = pd.DataFrame(
         {
             "evaluations": rows["evaluations"],
@@ -103,13 +104,22 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def experiment_markdown(tables: Mapping[str, pd.DataFrame], problem: str, observations: str) -> str:
+    if tables["values"]["true"].isna().all():
+        recovery = [
+            "## Recovery\n",
+            "No truth: these observations come from a file. Fit and hold-out scores are in each job's validation.md.\n",
+        ]
+    else:
+        recovery = [
+            "## Evaluation from which each parameter stays within ±5% of its range of the truth (Table C2)\n",
+            markdown_table(tables["recovery"]),
+        ]
     return "\n".join(
         [
             f"# {problem} / {observations}\n",
             "## Start, final and true parameter values (cf. Oliver et al. 2022, Table C1)\n",
             markdown_table(tables["values"]),
-            "## Evaluation from which each parameter stays within ±5% of its range of the truth (Table C2)\n",
-            markdown_table(tables["recovery"]),
+            *recovery,
             "## Evaluations, misfit and time\n",
             markdown_table(tables["performance"]),
         ]
