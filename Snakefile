@@ -1,7 +1,9 @@
 # SCOPE calibration workflow: ARC retrieval -> bridge -> weather -> geometry -> SCOPE inputs -> forward SCOPE,
 # twin observations -> one calibration job per (problem, observation set, optimizer, start) -> summary -> figures and tables,
 # and the sensitivity and identifiability of each problem at its truth.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from scopecal.validation import validate_config
 
 min_version("9.0")
 
@@ -12,7 +14,7 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-validate(config, "config/schema.yaml")
+validate_config(config, f"{workflow.basedir}/config/schema.yaml")
 
 
 include: "workflow/rules/common.smk"

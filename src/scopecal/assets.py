@@ -21,12 +21,12 @@ def check_scope_assets(root: str | Path) -> Path:
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(
-            f"SCOPE asset folder {root} does not exist (config key scope_assets.path). "
+            f"SCOPE asset folder {root} does not exist (config key scope_assets). "
             "Point it at a copy of the upstream SCOPE repository, or leave it empty to fetch one."
         )
     missing = [name for name in REQUIRED_FILES if not (root / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"SCOPE asset folder {root} (config key scope_assets.path) lacks: {', '.join(missing)}")
+        raise FileNotFoundError(f"SCOPE asset folder {root} (config key scope_assets) lacks: {', '.join(missing)}")
     return root
 
 

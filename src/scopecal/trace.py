@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -78,10 +77,12 @@ class Trace:
         return {**record, **record["parameters"], **{f"norm_{k}": v for k, v in record["target_norms"].items()}}
 
     def append(self, record: dict) -> None:
+        """Write one evaluation to both files and flush them: once this returns, the evaluation survives the
+        process being killed. There is no fsync (that would guard against a crash of the machine, not of the job):
+        on the development machine it cost 0.4-1.3 ms an evaluation, 2-6% of a 0.02 s thermal evaluation."""
         self.records.append(record)
         self._record_file.write(json.dumps(record) + "\n")
         self._record_file.flush()
-        os.fsync(self._record_file.fileno())
         self._csv.writerow(self._row(record))
         self._csv_file.flush()
 
