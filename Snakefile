@@ -1,6 +1,7 @@
 # SCOPE calibration workflow: ARC retrieval -> bridge -> weather -> geometry -> SCOPE inputs -> forward SCOPE,
-# twin observations -> one calibration job per (problem, observation set, optimizer, start) -> summary -> figures and tables,
-# and the sensitivity and identifiability of each problem at its truth.
+# twin observations or observations read from files -> one calibration job per (problem, observation set, optimizer,
+# start) -> summary -> figures and tables (and fit and hold-out validation of file sets), and the sensitivity and
+# identifiability of each problem at its truth.
 from snakemake.utils import min_version
 
 from scopecal.validation import validate_config
@@ -26,6 +27,7 @@ include: "workflow/rules/geometry.smk"
 include: "workflow/rules/inputs.smk"
 include: "workflow/rules/forward.smk"
 include: "workflow/rules/twin.smk"
+include: "workflow/rules/observations.smk"
 include: "workflow/rules/calibration.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/docs.smk"
@@ -37,3 +39,4 @@ rule all:
         forward_outputs(),
         results("calibration/summary.csv"),
         figure_outputs(),
+        validation_outputs(),
