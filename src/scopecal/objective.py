@@ -128,7 +128,7 @@ class Objective:
         return self.background_matrix @ (physical - mean)
 
     def evaluate(self, u: np.ndarray, *, derivative: str | None = None) -> Evaluation:
-        """One model run at scaled ``u``; ``derivative`` is None, ``"gradient"`` or ``"jacobian"``."""
+        """One model run at scaled ``u``, chunk by chunk; ``derivative`` is None, ``"gradient"`` or ``"jacobian"``."""
         started = time.perf_counter()
         n_params = len(u)
         u_tensor = torch.as_tensor(np.asarray(u, dtype=float), dtype=self.dtype, device=self.device)
