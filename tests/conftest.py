@@ -15,7 +15,7 @@ def scope_assets() -> Path:
     return SHARED_ASSETS
 
 
-WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "envs", ".test")
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles", "envs", ".test", "examples")
 
 
 def workflow_copy(path: Path) -> Path:
