@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import torch
 import xarray as xr
@@ -15,7 +16,7 @@ torch.set_num_threads(snakemake.threads)
 wildcards, params, output = snakemake.wildcards, snakemake.params, snakemake.output
 problem = problem_from_config(wildcards.problem, params.problem)
 device = dict(device=params.scope["device"], dtype=params.scope["dtype"], chunk_size=params.scope.get("chunk_size"))
-result = json.loads(open(snakemake.input.result).read())
+result = json.loads(Path(snakemake.input.result).read_text())
 with xr.open_dataset(snakemake.input.inputs) as inputs, xr.open_dataset(snakemake.input.observations) as observations:
     inputs, observations = inputs.load(), observations.load()
 objective = build_objective(inputs, observations, problem, scope_root=snakemake.input.assets, **device)
@@ -34,7 +35,7 @@ report = dict(
     **report,
 )
 write_json(report, output.report)
-open(output.markdown, "w").write(markdown(report, title))
+Path(output.markdown).write_text(markdown(report, title))
 write_netcdf(table, output.fit, dict(params.items()))
 targets = [t.name for t in problem.targets]
 save_figure(fit_timeseries_figure(table, targets, title=title), [output.timeseries, output.timeseries_svg])
