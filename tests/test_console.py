@@ -94,3 +94,30 @@ def test_schema_is_a_valid_json_schema():
     # validate_config does not check the schema itself at every Snakemake start (it is slow): this does
     schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
     jsonschema.validators.validator_for(schema).check_schema(schema)
+
+
+def test_a_bad_observation_file_prints_its_cause_on_the_console(work):
+    # config/observed.yaml's tower set with a column the file does not have: the observations job stops
+    bad = {
+        "problems": {
+            "sif_tower": {
+                "observations": {"tower": {"variables": {"F740": {"name": "SIF_757", "units": "mW m-2 nm-1 sr-1"}}}}
+            }
+        }
+    }
+    (work / "bad_column.yaml").write_text(yaml.safe_dump(bad))
+    status, output = console(
+        work,
+        "config/observed.yaml",
+        ".test/observed.yaml",
+        "bad_column.yaml",
+        "--config",
+        ASSETS,
+        "--",
+        "results/observed/observations/sif_tower/tower.nc",
+    )
+    assert status != 0
+    assert (
+        "results/observed/logs/observations/sif_tower/tower.log: ValueError: examples/observed/tower_synthetic.csv: "
+        "no variable 'SIF_757' (mapped to F740); the file has ['LE', 'LE_QC', 'SIF_760', 'SIF_QC', 'TS']"
+    ) in output
