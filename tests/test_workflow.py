@@ -117,6 +117,17 @@ def test_schema_rejects_bad_values_naming_them(change, key, message):
         (lambda c: c["season"].update(end="2022-07-01"), "must lie in one year"),
         (lambda c: c["retrieval"].update(source="npz"), "retrieval.npz.path must name an ARC output file"),
         (lambda c: c["field"].update(geojson="no/such.geojson"), "field.geojson: file no/such.geojson does not exist"),
+        # settings a job would ignore
+        (lambda c: c["retrieval"].update(source="arc"), "field.crop must name the crop (ARC's crop model)"),
+        (lambda c: c["field"].update(shape=None), "field.pixel_size_m and field.shape (the pixel grid) are needed"),
+        (
+            lambda c: c["calibration"]["optimizers"]["dfols"].update(rho_beg=0.5),
+            "calibration.optimizers.dfols: ['rho_beg'] not options of dfols (it reads rhobeg, rhoend",
+        ),
+        (
+            lambda c: c["calibration"]["optimizers"].update(lbfgs={}),
+            "calibration.optimizers.lbfgs: no optimizer of that name",
+        ),
     ],
 )
 def test_cross_field_checks_name_the_key(change, message):
@@ -350,29 +361,6 @@ def test_unused_settings_are_named(change, message):
 def test_unused_setting_is_printed_when_the_workflow_loads():
     result = snakemake("-n", "--config", ASSETS, "field={crop: maize}")
     assert "config: field.crop (maize) is used only by retrieval.source 'arc'" in result.stdout + result.stderr
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda c: c["retrieval"].update(source="arc"), "field.crop must name the crop (ARC's crop model)"),
-        (lambda c: c["field"].update(shape=None), "field.pixel_size_m and field.shape (the pixel grid) are needed"),
-        (
-            lambda c: c["calibration"]["optimizers"]["dfols"].update(rho_beg=0.5),
-            "calibration.optimizers.dfols: ['rho_beg'] not options of dfols (it reads rhobeg, rhoend",
-        ),
-        (
-            lambda c: c["calibration"]["optimizers"].update(lbfgs={}),
-            "calibration.optimizers.lbfgs: no optimizer of that name",
-        ),
-    ],
-)
-def test_settings_a_job_would_ignore_are_errors(change, message):
-    config = default_config()
-    change(config)
-    with pytest.raises(ValueError) as error:
-        check_config(config)
-    assert message in str(error.value)
 
 
 def test_optimizer_options_are_those_the_optimizers_read():
