@@ -138,18 +138,18 @@ def convert(values: xr.DataArray, units: str, target: str, where: str) -> xr.Dat
 
 
 def convert_sigma(sigma: xr.DataArray, units: str, values_in_units: xr.DataArray, target: str) -> xr.DataArray:
-    """An error given in the variable's units, in the target's units (a temperature error propagated to Eoutt)."""
-    quantity = UNITS.Quantity(sigma.values.astype(float), units)
-    if target == "Eoutt" and quantity.check("[temperature]"):
+    """An error given in the variable's units, in the target's units. An error is a difference, so a
+    temperature in degC or degF converts without the offset; a temperature error for Eoutt is propagated by
+    Stefan-Boltzmann's derivative at the observed temperature."""
+
+    def difference(unit: str) -> str:
+        return f"delta_{unit}" if unit in ("degC", "degF") else unit
+
+    delta = UNITS.Quantity(sigma.values.astype(float), difference(units))
+    if target == "Eoutt" and delta.check("[temperature]"):
         kelvin = UNITS.Quantity(values_in_units.values.astype(float), units).to("K").magnitude
-        delta = UNITS.Quantity(sigma.values.astype(float), f"delta_{units}" if units in ("degC", "degF") else units)
         return sigma.copy(data=4 * Stefan_Boltzmann * kelvin**3 * delta.to("K").magnitude)
-    if units in ("degC", "degF"):
-        quantity = UNITS.Quantity(sigma.values.astype(float), f"delta_{units}")
-        wanted = target_units(target)
-        wanted = f"delta_{wanted}" if wanted in ("degC", "degF") else wanted
-        return sigma.copy(data=quantity.to(wanted).magnitude)
-    return sigma.copy(data=quantity.to(target_units(target)).magnitude)
+    return sigma.copy(data=delta.to(difference(target_units(target))).magnitude)
 
 
 def target_values(dataset: xr.Dataset, file_set: FileSet) -> xr.Dataset:
