@@ -246,3 +246,47 @@ def test_a_twin_set_read_back_as_a_file_calibrates_bit_identically(chain, therma
     assert [json.loads(line)["misfit"] for line in traces[0].splitlines()] == [
         json.loads(line)["misfit"] for line in traces[1].splitlines()
     ]
+
+
+def test_a_cell_scope_did_not_solve_reaches_no_score():
+    """A non-converged energy-balance cell (its fluxes can be 1e16 at low wind) or a NaN is left out of the fit
+    table's model columns and so out of every score, and counted."""
+    from scopecal import holdout
+
+    coords = {"y": [0.0], "x": [0.0], "time": pd.date_range("2021-07-01 10:00", periods=4, freq="D")}
+    shape = (1, 1, 4)
+    observed = xr.Dataset(
+        {
+            "observed": (("y", "x", "time"), np.array([True, True, True, False]).reshape(shape)),
+            "holdout": (("y", "x", "time"), np.array([False, False, False, True]).reshape(shape)),
+            "lEtot": (("y", "x", "time"), np.full(shape, 300.0)),
+            "sigma_lEtot": (("y", "x", "time"), np.full(shape, 30.0)),
+        },
+        coords=coords,
+    )
+
+    def model(values, converged):
+        return xr.Dataset(
+            {
+                "lEtot": (("y", "x", "time"), np.array(values).reshape(shape)),
+                "converged": (("y", "x", "time"), np.array(converged).reshape(shape)),
+            },
+            coords=coords,
+        )
+
+    problem = problems.problem_from_config(
+        "eb",
+        {
+            **PROBLEM,
+            "workflow": "energy-balance",
+            "targets": {"lEtot": {"absolute": 30.0}},
+            "observations": {"clean": {}},
+        },
+    )
+    start = model([330.0, 2e16, 330.0, 330.0], [1, 0, 1, 1])
+    calibrated = model([300.0, 300.0, np.nan, 310.0], [1, 1, 1, 1])
+    table = holdout.fit_table(observed, start, calibrated, problem)
+    assert table["start_solved"].values.tolist() == [True, False, True, True]
+    assert table["calibrated_solved"].values.tolist() == [True, True, False, True]
+    assert np.isnan(table["lEtot_start"].values[1]) and np.isnan(table["lEtot_calibrated"].values[2])
+    assert np.nanmax(table["lEtot_start"].values) == 330.0

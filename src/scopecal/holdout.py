@@ -27,7 +27,7 @@ NOT_CONVERGED = ("budget", "fail", "abnormal", "max", "error")
 
 
 def scores(observed: np.ndarray, model: np.ndarray, sigma: np.ndarray) -> dict[str, float | int]:
-    """Misfit, RMSE, bias and R^2 of ``model`` against ``observed`` (1-D, same cells)."""
+    """Misfit, RMSE, bias and R^2 of ``model`` against ``observed`` (1-D, same cells, all finite)."""
     difference = model - observed
     spread = float(((observed - observed.mean()) ** 2).sum()) if observed.size else 0.0
     return {
@@ -39,9 +39,19 @@ def scores(observed: np.ndarray, model: np.ndarray, sigma: np.ndarray) -> dict[s
     }
 
 
+def solved(outputs: xr.Dataset) -> xr.DataArray:
+    """(y, x, time) True where SCOPE gave a usable value: every output finite and, for the energy balance,
+    converged. A non-converged cell's fluxes are not a solution (at low wind they can reach 1e16 W m-2)."""
+    usable = np.isfinite(outputs.to_array()).all("variable")
+    if "converged" in outputs:
+        usable = usable & (outputs["converged"] == 1)
+    return usable.transpose("y", "x", "time")
+
+
 def fit_table(observations: xr.Dataset, starting: xr.Dataset, calibrated: xr.Dataset, problem: Problem) -> xr.Dataset:
     """Every valid observation (fitted or held out) as one row: time, pixel, role, and per target the
-    observation, its sigma and the model at the start and at the calibrated point."""
+    observation, its sigma and the model at the start and at the calibrated point (NaN where SCOPE gave no
+    usable value there: ``start_solved`` / ``calibrated_solved`` say where)."""
     valid = (observations["observed"] | observations["holdout"]).transpose("y", "x", "time")
     iy, ix, it = np.nonzero(valid.values)
     cell = {"cell": np.arange(iy.size)}
@@ -51,6 +61,8 @@ def fit_table(observations: xr.Dataset, starting: xr.Dataset, calibrated: xr.Dat
             "y": ("cell", iy),
             "x": ("cell", ix),
             "held_out": ("cell", observations["holdout"].transpose("y", "x", "time").values[iy, ix, it]),
+            "start_solved": ("cell", solved(starting).values[iy, ix, it]),
+            "calibrated_solved": ("cell", solved(calibrated).values[iy, ix, it]),
         },
         coords=cell,
     )
@@ -63,8 +75,13 @@ def fit_table(observations: xr.Dataset, starting: xr.Dataset, calibrated: xr.Dat
         units = observations[name].attrs.get("units", "")
         table[f"{name}_observed"] = ("cell", at(observations, name), {"units": units})
         table[f"{name}_sigma"] = ("cell", at(observations, f"sigma_{name}"), {"units": units})
-        table[f"{name}_start"] = ("cell", at(starting, name), {"units": units})
-        table[f"{name}_calibrated"] = ("cell", at(calibrated, name), {"units": units})
+        for when in ("start", "calibrated"):
+            model = at(starting if when == "start" else calibrated, name)
+            table[f"{name}_{when}"] = (
+                "cell",
+                np.where(table[f"{when}_solved"].values, model, np.nan),
+                {"units": units},
+            )
     return table
 
 
@@ -74,21 +91,33 @@ def assess(
     problem: Problem,
     result: Mapping[str, Any],
     *,
-    jacobian: np.ndarray,
+    jacobian: np.ndarray | None,
+    n_residuals: int,
     scope_root: str | Path,
     device: str,
     dtype: str,
     chunk_size: int | None,
 ) -> tuple[dict, xr.Dataset]:
-    """The validation report of one calibration job and its fit table; ``jacobian``: of the weighted
-    residuals at the calibrated point, in scaled parameters (``Objective.evaluate(..., "jacobian")``)."""
+    """The validation report of one calibration job and its fit table.
+
+    ``jacobian``: of the weighted residuals at the calibrated point, in scaled parameters
+    (``Objective.evaluate(..., "jacobian")``), None where that evaluation failed; ``n_residuals``: the
+    objective's residual count. Scores compare the same cells before and after: those where SCOPE gave a usable
+    value at both points (the others are counted in ``unsolved_cells``).
+    """
     targets = [t.name for t in problem.targets]
-    run = dict(scope_root=scope_root, device=device, dtype=dtype, chunk_size=chunk_size, output_vars=targets)
+    outputs = targets + (["converged"] if problem.workflow == "energy-balance" else [])
+    run = dict(scope_root=scope_root, device=device, dtype=dtype, chunk_size=chunk_size, output_vars=outputs)
     starting = run_forward(with_parameters(inputs, result["parameters_initial"]), problem.workflow, **run)
     calibrated = run_forward(with_parameters(inputs, result["parameters_final"]), problem.workflow, **run)
     table = fit_table(observations, starting, calibrated, problem)
-    report: dict[str, Any] = {"scores": {}}
-    for role, rows in (("fitted", ~table["held_out"].values), ("held_out", table["held_out"].values)):
+    both_solved = table["start_solved"].values & table["calibrated_solved"].values
+    report: dict[str, Any] = {
+        "scores": {},
+        "unsolved_cells": {when: int((~table[f"{when}_solved"].values).sum()) for when in ("start", "calibrated")},
+    }
+    for role, in_role in (("fitted", ~table["held_out"].values), ("held_out", table["held_out"].values)):
+        rows = in_role & both_solved
         report["scores"][role] = {
             target: {
                 when: scores(
@@ -101,20 +130,25 @@ def assess(
             for target in targets
         }
     final = np.array([result["parameters_final"][name] for name in problem.names])
-    laplace = identifiability(jacobian, problem, values=final)
-    n_residuals = jacobian.shape[0]
+    laplace = (
+        identifiability(jacobian, problem, values=final)
+        if jacobian is not None
+        else {"posterior_sd": [None] * len(final), "correlation": None, "condition_number": None}
+    )
     stop = str(result["stop_reason"])
     report.update(
         parameters={
             p.name: {
                 "value": float(value),
-                "laplace_sd": float(sd),
+                "laplace_sd": None if sd is None else float(sd),
                 "at_lower_bound": bool(value - p.lower <= AT_BOUND * p.span),
                 "at_upper_bound": bool(p.upper - value <= AT_BOUND * p.span),
             }
             for p, value, sd in zip(problem.parameters, final, laplace["posterior_sd"], strict=True)
         },
-        laplace_correlation={
+        laplace_correlation=None
+        if laplace["correlation"] is None
+        else {
             a: dict(zip(problem.names, map(float, row), strict=True))
             for a, row in zip(problem.names, laplace["correlation"], strict=True)
         },
@@ -129,17 +163,22 @@ def assess(
 
 def markdown(report: Mapping[str, Any], title: str) -> str:
     """The report as Markdown: parameters with Laplace sd and flags, then scores before/after per target."""
+    condition = report["jacobian_condition_number"]
+    unsolved = report["unsolved_cells"]
     lines = [
         f"# {title}\n",
         f"Stopped: {report['stop_reason']} (converged: {'yes' if report['converged'] else 'no'}). Reduced "
         f"chi-square {report['reduced_chi_square']:.3g} over {report['residuals']} residuals; Jacobian condition "
-        f"number {report['jacobian_condition_number']:.3g}.\n",
+        + (f"number {condition:.3g}." if condition is not None else "number: none, SCOPE failed at this point.")
+        + f" Cells without a usable SCOPE value (left out of the scores): {unsolved['start']} at the start, "
+        f"{unsolved['calibrated']} calibrated.\n",
         "| parameter | calibrated | Laplace sd | at a bound |",
         "|---|---|---|---|",
     ]
     for name, entry in report["parameters"].items():
         bound = "lower" if entry["at_lower_bound"] else "upper" if entry["at_upper_bound"] else ""
-        lines.append(f"| {name} | {entry['value']:.4g} | {entry['laplace_sd']:.3g} | {bound} |")
+        sd = "–" if entry["laplace_sd"] is None else f"{entry['laplace_sd']:.3g}"
+        lines.append(f"| {name} | {entry['value']:.4g} | {sd} | {bound} |")
     lines += [
         "",
         "| observations | target | n | RMSE before | RMSE after | bias before | bias after | R² before | R² after "

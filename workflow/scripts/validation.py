@@ -21,9 +21,20 @@ with xr.open_dataset(snakemake.input.inputs) as inputs, xr.open_dataset(snakemak
     inputs, observations = inputs.load(), observations.load()
 objective = build_objective(inputs, observations, problem, scope_root=snakemake.input.assets, **device)
 final = [result["parameters_final"][name] for name in problem.names]
-jacobian = objective.evaluate(problem.to_scaled(final), derivative="jacobian").jacobian
+at_fit = objective.evaluate(problem.to_scaled(final), derivative="jacobian")
+if at_fit.failed:
+    log.warning(
+        "SCOPE failed at the calibrated point (%d cells did not converge): no Laplace", at_fit.nonconverged_cells
+    )
 report, table = assess(
-    inputs, observations, problem, result, jacobian=jacobian, scope_root=snakemake.input.assets, **device
+    inputs,
+    observations,
+    problem,
+    result,
+    jacobian=None if at_fit.failed else at_fit.jacobian,
+    n_residuals=objective.n_residuals,
+    scope_root=snakemake.input.assets,
+    **device,
 )
 title = f"{wildcards.problem} / {wildcards.observations} / {wildcards.optimizer} / {wildcards.start}"
 report = dict(
