@@ -28,6 +28,8 @@ from pyproj import CRS, Transformer
 from scipy.constants import Stefan_Boltzmann
 from scope.variables import get_variable_definition
 
+from .geometry import geometry_at_times, sun_elevation
+from .inputs import prepare_inputs
 from .problems import Problem, Target
 
 # scope-rtm 0.4.13's registry gives these wavelength-integrated radiances a spectral unit
@@ -92,7 +94,8 @@ def read_file(file_set: FileSet) -> xr.Dataset:
         dataset = xr.Dataset.from_dataframe(table.drop(columns=file_set.time_column)).rename(index="time")
         dataset = dataset.assign_coords(time=times.as_unit("ns").values)
     else:
-        dataset = xr.open_dataset(path).load()
+        with xr.open_dataset(path) as opened:
+            dataset = opened.load()
         if "time" not in dataset.dims:
             raise ValueError(f"{path}: no time dimension; the file has dimensions {dict(dataset.sizes)}")
         naive = pd.DatetimeIndex(dataset["time"].values)
@@ -425,9 +428,6 @@ def prepare_file_set(
     """The observations of a file set and the SCOPE inputs at their times (sun angles at each time, weather
     interpolated to it, crop state interpolated between acquisitions). Only observed pixels are simulated:
     the others are outside ``field_mask`` in the inputs."""
-    from .geometry import geometry_at_times, sun_elevation
-    from .inputs import prepare_inputs
-
     acquisitions = pd.DatetimeIndex(biophysics["post_bio"]["time"].values).normalize()
     window = (max(acquisitions.min(), pd.Timestamp(season[0])), min(acquisitions.max(), pd.Timestamp(season[1])))
     lon = file_set.location["lon"] if file_set.location else load_geojson_centroid(geojson)[0]
