@@ -29,7 +29,9 @@ log.info(
     objective.device,
     params.budget,
 )
-settings = dict(problem=params.problem, method=method, options=options, seed=params.seed, start=start)
+# how SCOPE runs is part of it: under scope-rtm's default stopping rule an energy-balance cell's result depends on
+# the cells of its chunk, so a record made with another chunk size (or device, dtype) is not replayed
+settings = dict(problem=params.problem, method=method, options=options, seed=params.seed, start=start, scope=scope)
 result = calibrate(
     objective,
     optimizer=method,
