@@ -290,3 +290,127 @@ def test_a_cell_scope_did_not_solve_reaches_no_score():
     assert table["calibrated_solved"].values.tolist() == [True, True, False, True]
     assert np.isnan(table["lEtot_start"].values[1]) and np.isnan(table["lEtot_calibrated"].values[2])
     assert np.nanmax(table["lEtot_start"].values) == 330.0
+
+
+def pixel_corner_latlon(biophysics, iy, ix):
+    """(lat, lon) of the corner shared by pixels (iy, ix), (iy, ix + 1), (iy + 1, ix), (iy + 1, ix + 1)."""
+    to_geo = Transformer.from_crs(CRS.from_wkt(biophysics.attrs["crs_wkt"]), "EPSG:4326", always_xy=True)
+    x = 0.5 * float(biophysics["x"][ix] + biophysics["x"][ix + 1])
+    y = 0.5 * float(biophysics["y"][iy] + biophysics["y"][iy + 1])
+    lon, lat = to_geo.transform(x, y)
+    return lat, lon
+
+
+def test_footprint_weights_are_the_in_field_pixel_areas(chain):  # noqa: F811
+    _, biophysics, _, _ = chain
+    inside = biophysics["field_mask"].values.astype(bool)
+    np.testing.assert_array_equal(observations.footprint_weights("field", biophysics, "f"), inside / inside.sum())
+    size = float(biophysics["x"][1] - biophysics["x"][0])
+    # a circle of a quarter pixel around a pixel centre lies in that pixel alone
+    iy, ix = inside_pixel(biophysics)
+    lat, lon = pixel_latlon(biophysics, iy, ix)
+    alone = observations.footprint_weights({"lat": lat, "lon": lon, "radius_m": size / 4}, biophysics, "f")
+    assert alone[iy, ix] == 1.0 and alone.sum() == 1.0
+    # a circle around a corner of four in-field pixels covers them equally
+    corners = [
+        (y, x)
+        for y in range(inside.shape[0] - 1)
+        for x in range(inside.shape[1] - 1)
+        if inside[y : y + 2, x : x + 2].all()
+    ]
+    cy, cx = corners[0]
+    lat, lon = pixel_corner_latlon(biophysics, cy, cx)
+    four = observations.footprint_weights({"lat": lat, "lon": lon, "radius_m": 0.4 * size}, biophysics, "f")
+    np.testing.assert_allclose(four[cy : cy + 2, cx : cx + 2], 0.25, rtol=1e-9)
+    assert np.isclose(four.sum(), 1.0) and (four > 0).sum() == 4
+    # a polygon over one pixel and the half of its eastern neighbour: weights 2/3 and 1/3
+    to_geo = Transformer.from_crs(CRS.from_wkt(biophysics.attrs["crs_wkt"]), "EPSG:4326", always_xy=True)
+    x0, y0 = float(biophysics["x"][cx]) - size / 2, float(biophysics["y"][cy]) - size / 2
+    ring = [(x0, y0), (x0 + 1.5 * size, y0), (x0 + 1.5 * size, y0 + size), (x0, y0 + size)]
+    polygon = [list(to_geo.transform(x, y)) for x, y in ring]
+    split = observations.footprint_weights({"polygon": polygon}, biophysics, "f")
+    np.testing.assert_allclose([split[cy, cx], split[cy, cx + 1]], [2 / 3, 1 / 3], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"f: the footprint \(x .*\) covers none of the field's in-field pixels"):
+        observations.footprint_weights({"lat": lat + 0.01, "lon": lon, "radius_m": 50.0}, biophysics, "f")
+
+
+def test_a_footprint_series_observes_each_time_once(chain, tmp_path):  # noqa: F811
+    _, biophysics, _, _ = chain
+    path = tower_csv(tmp_path / "t.csv", LOCAL[1:], SIF=[1.2, 1.3, 1.1, 0.9])
+    fs = file_set(path, biophysics, location="field", holdout={"start": "2021-08-01", "end": "2021-08-31"})
+    result = matched(fs, biophysics)
+    inside = biophysics["field_mask"].values.astype(bool)
+    np.testing.assert_array_equal(result["footprint_weight"].values, inside / inside.sum())
+    # every in-field pixel holds the series; the fit counts one observation a time
+    assert int(result["observed"].sum()) == 3 * inside.sum() and int(result["holdout"].sum()) == inside.sum()
+    assert result.attrs["observed_cells"] == 3 and result.attrs["holdout_cells"] == 1
+    assert result.attrs["baseline_misfit"] == 1.5
+    np.testing.assert_array_equal(result["F740"].values[inside].max(0), result["F740"].values[inside].min(0))
+
+
+def footprint_twin(prepared, truth, weight):
+    """Observations of the footprint-weighted mean of the true Loutt at every time (noise-free)."""
+    weight = xr.DataArray(weight, dims=("y", "x"), coords={"y": prepared["y"], "x": prepared["x"]})
+    loutt = truth["Loutt"].transpose("y", "x", "time")
+    mean = (loutt.where(weight > 0, 0.0) * weight).sum(("y", "x"))
+    observed = (weight > 0).broadcast_like(loutt).transpose("y", "x", "time")
+    return xr.Dataset(
+        {
+            "observed": observed,
+            "Loutt": mean.broadcast_like(loutt).where(observed),
+            "sigma_Loutt": xr.full_like(loutt, 0.2).where(observed),
+            "footprint_weight": weight,
+        }
+    )
+
+
+def test_a_footprint_objective_models_the_weighted_mean(thermal_twin, scope_assets):  # noqa: F811
+    """Residuals against an independent forward run; Jacobian against finite differences; the same values
+    with one footprint a chunk as with all in one."""
+    from scopecal import forward, twin
+
+    prepared, problem, truth, _, _ = thermal_twin
+    inside = prepared["field_mask"].values.astype(bool)
+    weight = np.where(inside, np.arange(inside.size).reshape(inside.shape) + 1.0, 0.0)  # unequal weights
+    weight /= weight.sum()
+    footprint = footprint_twin(prepared, truth, weight)
+    k, n_times = int(inside.sum()), prepared.sizes["time"]
+    one_a_chunk, all_in_one = (
+        calibrate.build_objective(prepared, footprint, problem, scope_root=scope_assets, device="cpu", chunk_size=size)
+        for size in (k, k * n_times)
+    )
+    assert (one_a_chunk.n_observations, one_a_chunk.n_cells, one_a_chunk.observations_per_chunk) == (
+        n_times,
+        k * n_times,
+        1,
+    )
+    assert all_in_one.evaluate(problem.to_scaled(problem.truth)).misfit < 1e-20
+    starts = [p.starts[0] for p in problem.parameters]
+    u = np.asarray(problem.to_scaled(starts))
+    chunked, whole = (objective.evaluate(u, derivative="jacobian") for objective in (one_a_chunk, all_in_one))
+    np.testing.assert_allclose(chunked.residuals, whole.residuals, rtol=1e-12)
+    np.testing.assert_allclose(chunked.jacobian, whole.jacobian, rtol=1e-12, atol=1e-14)
+    model = forward.run_forward(
+        twin.with_parameters(prepared, dict(zip(problem.names, starts, strict=True))),
+        "thermal",
+        scope_root=scope_assets,
+        device="cpu",
+        output_vars=["Loutt"],
+    )["Loutt"].transpose("y", "x", "time")
+    expected = ((model.values[inside] * weight[inside][:, None]).sum(0) - footprint["Loutt"].values[inside][0]) / 0.2
+    np.testing.assert_allclose(whole.residuals, expected, rtol=1e-10)
+    step = 1e-6
+    for index in range(len(u)):
+        shifted = [u + sign * step * np.eye(len(u))[index] for sign in (1, -1)]
+        plus, minus = (all_in_one.evaluate(point).residuals for point in shifted)
+        np.testing.assert_allclose(whole.jacobian[:, index], (plus - minus) / (2 * step), rtol=1e-5, atol=1e-8)
+    gradient = all_in_one.evaluate(u, derivative="gradient").gradient
+    np.testing.assert_allclose(gradient, whole.jacobian.T @ whole.residuals, rtol=1e-10)
+    # the validation's fit table: one row a time, the model as the same weighted mean
+    from scopecal import holdout
+
+    footprint["holdout"] = xr.zeros_like(footprint["observed"])
+    table = holdout.fit_table(footprint, model.to_dataset(), truth, problem)
+    assert table.sizes["cell"] == n_times and table["start_solved"].all() and table["calibrated_solved"].all()
+    np.testing.assert_allclose(table["Loutt_start"].values, whole.residuals * 0.2 + table["Loutt_observed"].values)
+    np.testing.assert_allclose(table["Loutt_calibrated"].values, table["Loutt_observed"].values, rtol=1e-12)

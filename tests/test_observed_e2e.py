@@ -57,3 +57,25 @@ def test_the_calibration_reports_fit_and_hold_out_before_and_after(observed_run)
     for kind in ("timeseries", "scatter", "residuals", "parameters"):
         assert (observed_run / f"figures/calibration/{JOB}/{kind}.png").stat().st_size > 10_000
     assert "RMSE after" in (observed_run / f"calibration/{JOB}/validation.md").read_text()
+
+
+@pytest.mark.e2e
+def test_a_footprint_set_is_fitted_by_the_weighted_mean_of_its_pixels(observed_run):
+    job = "sif_tower/footprint/lbfgsb/start1"
+    with xr.open_dataset(observed_run / "observations/sif_tower/footprint.nc") as matched:
+        weight = matched["footprint_weight"]
+        assert float(weight.sum()) == pytest.approx(1.0) and int((weight > 0).sum()) > 1
+        pixels = int((weight > 0).sum())
+        assert int(matched["observed"].sum()) == pixels * matched.attrs["observed_cells"]
+        times = int(matched["observed"].any(("y", "x")).sum())
+    with xr.open_dataset(observed_run / "observations/sif_tower/footprint_inputs.nc") as inputs:
+        assert int(inputs["field_mask"].sum()) == pixels
+    result = json.loads((observed_run / f"calibration/{job}/result.json").read_text())
+    assert result["observed_cells"] == times and result["final_misfit"] < result["initial_misfit"]
+    report = json.loads((observed_run / f"calibration/{job}/validation.json").read_text())
+    assert report["residuals"] == times
+    assert report["scores"]["fitted"]["F740"]["after"]["misfit"] == pytest.approx(result["final_misfit"], rel=1e-9)
+    with xr.open_dataset(observed_run / f"calibration/{job}/fit.nc") as fit:
+        assert fit.sizes["cell"] == times + report["scores"]["held_out"]["F740"]["after"]["n"]
+    log = (observed_run / "logs/observations/sif_tower/footprint.log").read_text()
+    assert f"each the weighted mean of {pixels} pixels" in log

@@ -37,22 +37,49 @@ def build_objective(
     dtype: str = "float64",
     chunk_size: int | None = None,
 ) -> Objective:
-    """Stack the observed cells' inputs once and pair them with their observations and sigmas."""
+    """Stack the observed cells' inputs once and pair them with their observations and sigmas.
+
+    A footprint set (``footprint_weight`` on (y, x)) observes each time once, by the weighted mean of the
+    footprint's pixels: its cells are ordered by time, the footprint's pixels together, one observation each."""
     torch_device, torch_dtype = resolve_device(device), DTYPES[dtype]
     stacked = stack_cells(inputs, device=torch_device, dtype=torch_dtype)
     observed = observations["observed"].transpose("y", "x", "time").values.reshape(-1)[stacked.cell_index]
-    tensors = {name: tensor[torch.as_tensor(observed, device=torch_device)] for name, tensor in stacked.tensors.items()}
-    flat = {
-        name: observations[name].transpose("y", "x", "time").values.reshape(-1)[stacked.cell_index][observed]
-        for name in observations.data_vars
-        if name != "observed"
-    }
-    values = np.column_stack([flat[t.name] for t in problem.targets])
-    sigma = np.column_stack([flat[f"sigma_{t.name}"] for t in problem.targets])
+    cells = np.flatnonzero(observed)
+    weights, first_of_observation = None, slice(None)
+    if "footprint_weight" in observations:
+        cells, weights = footprint_order(stacked.cell_index, cells, observations)
+        first_of_observation = slice(None, None, len(weights))
+    tensors = {name: tensor[torch.as_tensor(cells, device=torch_device)] for name, tensor in stacked.tensors.items()}
+
+    def at_observations(name: str) -> np.ndarray:
+        return (
+            observations[name]
+            .transpose("y", "x", "time")
+            .values.reshape(-1)[stacked.cell_index][cells][first_of_observation]
+        )
+
+    values = np.column_stack([at_observations(t.name) for t in problem.targets])
+    sigma = np.column_stack([at_observations(f"sigma_{t.name}") for t in problem.targets])
     if not (np.isfinite(values).all() and (sigma > 0).all()):
         raise ValueError(f"observations for {problem.name} hold NaN or non-positive sigma at observed cells")
     runner = build_runner(scope_root, device=torch_device, dtype=torch_dtype)
-    return Objective(runner, problem, tensors, values, sigma, chunk_size=chunk_size)
+    return Objective(runner, problem, tensors, values, sigma, chunk_size=chunk_size, footprint_weights=weights)
+
+
+def footprint_order(
+    cell_index: np.ndarray, cells: np.ndarray, observations: xr.Dataset
+) -> tuple[np.ndarray, np.ndarray]:
+    """The observed stacked cells reordered time by time, each time's footprint pixels together in (y, x)
+    order, and the footprint's weights in that order."""
+    n_times = observations.sizes["time"]
+    weight = observations["footprint_weight"].transpose("y", "x").values.reshape(-1)
+    pixels = np.flatnonzero(weight > 0)
+    flat = cell_index[cells]  # (pixel, time) flattened pixel-major, as stack_cells orders them
+    order = np.lexsort((flat // n_times, flat % n_times))
+    pixel_of_cell = flat[order] // n_times
+    if pixel_of_cell.size % pixels.size or not (pixel_of_cell.reshape(-1, pixels.size) == pixels).all():
+        raise ValueError("a footprint observation must observe every pixel of its footprint at each of its times")
+    return cells[order], weight[pixels]
 
 
 def job_fingerprint(settings: Mapping[str, Any], observations: xr.Dataset) -> str:
@@ -126,7 +153,7 @@ def calibrate(
         "wall_time_s": time.perf_counter() - started,
         # time of the SCOPE runs made by this run (replayed ones ran before a kill, outside wall_time_s)
         "model_time_s": sum(record["wall_s"] for record in records[traced.replayed :]),
-        "observed_cells": objective.n_cells,
+        "observed_cells": objective.n_observations,
         "replayed_evaluations": traced.replayed,
     }
 

@@ -48,10 +48,36 @@ def solved(outputs: xr.Dataset) -> xr.DataArray:
     return usable.transpose("y", "x", "time")
 
 
+def on_footprint(observations: xr.Dataset, outputs: list[xr.Dataset]) -> tuple[xr.Dataset, list[xr.Dataset]]:
+    """A footprint set and model outputs on one pixel (the footprint's first): the observations as recorded
+    there, each output as the footprint-weighted mean of its pixels, solved where all of them are."""
+    weight = observations["footprint_weight"]
+    inside = weight > 0
+    iy, ix = np.argwhere(inside.values)[0]
+    pixel = {"y": [iy], "x": [ix]}
+
+    def mean(dataset: xr.Dataset) -> xr.Dataset:
+        means = xr.Dataset(
+            {
+                name: (variable.where(inside, 0.0) * weight).sum(("y", "x"), skipna=False)
+                for name, variable in dataset.data_vars.items()
+                if name != "converged"
+            }
+        )
+        if "converged" in dataset:
+            means["converged"] = (dataset["converged"].where(inside, 1) == 1).all(("y", "x")).astype(int)
+        return means.expand_dims(y=weight["y"].values[[iy]], x=weight["x"].values[[ix]]).transpose("y", "x", "time")
+
+    return observations.drop_vars("footprint_weight").isel(pixel), [mean(dataset) for dataset in outputs]
+
+
 def fit_table(observations: xr.Dataset, starting: xr.Dataset, calibrated: xr.Dataset, problem: Problem) -> xr.Dataset:
     """Every valid observation (fitted or held out) as one row: time, pixel, role, and per target the
     observation, its sigma and the model at the start and at the calibrated point (NaN where SCOPE gave no
-    usable value there: ``start_solved`` / ``calibrated_solved`` say where)."""
+    usable value there: ``start_solved`` / ``calibrated_solved`` say where). A footprint observation is one
+    row a time, at the footprint's first pixel, modelled by the footprint-weighted mean."""
+    if "footprint_weight" in observations:
+        observations, (starting, calibrated) = on_footprint(observations, [starting, calibrated])
     valid = (observations["observed"] | observations["holdout"]).transpose("y", "x", "time")
     iy, ix, it = np.nonzero(valid.values)
     cell = {"cell": np.arange(iy.size)}

@@ -1,8 +1,9 @@
 """The calibration objective on scope-rtm's tensor path.
 
-r(u) = (model(theta(u)) - obs) / sigma over the observed cells and targets,
+r(u) = (model(theta(u)) - obs) / sigma over the observations and targets,
 plus B^-1/2 (theta - theta_b) when the problem has a background; the misfit
-is 0.5 ||r||^2. Inputs are stacked once; each evaluation injects the
+is 0.5 ||r||^2. An observation is one cell's model value, or for a footprint
+the weighted sum of several cells' values at one time. Inputs are stacked once; each evaluation injects the
 parameters as tensors and runs only the requested outputs in float64, in
 chunks of cells. A chunk's gradient (one backward pass) or Jacobian rows (one
 backward pass per target) come from its own forward run, and its graph is
@@ -42,7 +43,7 @@ class Evaluation:
 
 
 class _Piece(NamedTuple):
-    """One chunk of cells (or the background term) of an evaluation."""
+    """One chunk of observations (or the background term) of an evaluation."""
 
     residuals: torch.Tensor  # flat, detached
     derivative: torch.Tensor | None  # gradient of 0.5 ||residuals||^2, or the Jacobian rows
@@ -63,10 +64,13 @@ class Objective:
         *,
         chunk_size: int | None = None,
         energy_options: EnergyBalanceOptions | None = None,
+        footprint_weights: np.ndarray | None = None,
     ) -> None:
-        """``tensors``: inputs of the observed cells; ``observations``, ``sigma``: (cells, targets).
+        """``tensors``: inputs of the modelled cells; ``observations``, ``sigma``: (observations, targets).
 
-        ``chunk_size``: cells per model run (None: ``forward.CHUNK_SIZE`` of the workflow); ``energy_options``:
+        ``footprint_weights``: (k,) when each observation is the weighted sum of the model at k consecutive
+        cells (a footprint at one time); None: one cell an observation. ``chunk_size``: cells per model run
+        (None: ``forward.CHUNK_SIZE`` of the workflow; a chunk holds whole footprints); ``energy_options``:
         the energy balance's stopping rule (None: scope-rtm's default).
         """
         self.runner = runner
@@ -76,7 +80,20 @@ class Objective:
         self.energy_options = energy_options
         reference = next(iter(self.tensors.values()))
         self.device, self.dtype = reference.device, reference.dtype
-        self.n_cells = observations.shape[0]
+        self.weights = (
+            None
+            if footprint_weights is None
+            else torch.as_tensor(footprint_weights, dtype=self.dtype, device=self.device)
+        )
+        self.cells_per_observation = 1 if self.weights is None else len(self.weights)
+        self.observations_per_chunk = max(1, self.chunk_size // self.cells_per_observation)
+        self.n_observations = observations.shape[0]
+        self.n_cells = self.n_observations * self.cells_per_observation
+        if reference.shape[0] != self.n_cells:
+            raise ValueError(
+                f"{reference.shape[0]} modelled cells for {self.n_observations} observations of "
+                f"{self.cells_per_observation} cells each"
+            )
         self.observations = torch.as_tensor(observations, dtype=self.dtype, device=self.device)
         self.sigma = torch.as_tensor(sigma, dtype=self.dtype, device=self.device)
         self.targets = [target.name for target in problem.targets]
@@ -93,14 +110,17 @@ class Objective:
         return self.observations.numel() + background
 
     def _model_residuals(
-        self, cell_u: torch.Tensor, cells: slice = slice(None), members: int = 1
+        self, cell_u: torch.Tensor, rows: slice = slice(None), members: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Weighted residuals (members, cells, targets) of ``cells`` for per-cell scaled parameters ``cell_u``.
+        """Weighted residuals (members, observations, targets) of the observations ``rows`` for per-cell scaled
+        parameters ``cell_u`` (one row per modelled cell).
 
         ``members`` > 1 runs that many parameter sets in one call, stacked along the cell axis. Also
         returns, per member, whether the evaluation failed and how many cells did not converge.
         """
-        observations, sigma = self.observations[cells], self.sigma[cells]
+        observations, sigma = self.observations[rows], self.sigma[rows]
+        first, last, _ = rows.indices(self.n_observations)
+        cells = slice(first * self.cells_per_observation, last * self.cells_per_observation)
         tensors = {
             name: tensor[cells].repeat(members, *[1] * (tensor.dim() - 1)) for name, tensor in self.tensors.items()
         }
@@ -115,11 +135,13 @@ class Objective:
             energy_options=self.energy_options,
         )
         model = torch.stack([outputs[name].reshape(-1) for name in self.targets], dim=1)
-        model = model.reshape(members, *observations.shape)
+        model = model.reshape(members, observations.shape[0], self.cells_per_observation, len(self.targets))
+        failed_values = ~torch.isfinite(model).reshape(members, -1).all(1).cpu()
+        model = model[:, :, 0] if self.weights is None else (model * self.weights[:, None]).sum(2)
         nonconverged = torch.zeros(members, dtype=torch.long)
         if "converged" in outputs:
             nonconverged = (outputs["converged"].reshape(members, -1) == 0).sum(1).cpu()
-        failed = (nonconverged > 0) | ~torch.isfinite(model).reshape(members, -1).all(1).cpu()
+        failed = (nonconverged > 0) | failed_values
         return (model - observations) / sigma, failed, nonconverged
 
     def _background_residuals(self, u: torch.Tensor) -> torch.Tensor:
@@ -132,7 +154,10 @@ class Objective:
         started = time.perf_counter()
         n_params = len(u)
         u_tensor = torch.as_tensor(np.asarray(u, dtype=float), dtype=self.dtype, device=self.device)
-        pieces = [self._cells(u_tensor, cells, derivative) for cells in chunk_slices(self.n_cells, self.chunk_size)]
+        pieces = [
+            self._cells(u_tensor, rows, derivative)
+            for rows in chunk_slices(self.n_observations, self.observations_per_chunk)
+        ]
         if self.background_matrix is not None:
             pieces.append(self._background(u_tensor, derivative))
         failed = any(piece.failed for piece in pieces)
@@ -154,14 +179,14 @@ class Objective:
             jacobian=jacobian,
         )
 
-    def _cells(self, u: torch.Tensor, cells: slice, derivative: str | None) -> _Piece:
-        """Residuals of one chunk of cells and their derivative; the chunk's graph is freed on return."""
-        n_chunk = len(range(self.n_cells)[cells])
+    def _cells(self, u: torch.Tensor, rows: slice, derivative: str | None) -> _Piece:
+        """Residuals of one chunk of observations and their derivative; the chunk's graph is freed on return."""
+        n_chunk = len(range(self.n_observations)[rows]) * self.cells_per_observation
         cell_u = u.expand(n_chunk, len(u)).clone().requires_grad_(derivative is not None)
         with torch.set_grad_enabled(derivative is not None):
-            residuals, failed, nonconverged = self._model_residuals(cell_u, cells)
+            residuals, failed, nonconverged = self._model_residuals(cell_u, rows)
         residuals, failed = residuals[0], bool(failed[0])
-        derived = None if failed else self._derivative(residuals, cell_u, derivative)
+        derived = None if failed else self._derivative(residuals, cell_u, derivative, self.cells_per_observation)
         return _Piece(residuals.detach().reshape(-1), derived, failed, int(nonconverged[0]))
 
     def _background(self, u: torch.Tensor, derivative: str | None) -> _Piece:
@@ -172,10 +197,14 @@ class Objective:
         return _Piece(residuals.detach().reshape(-1), self._derivative(residuals, row_u, derivative))
 
     @staticmethod
-    def _derivative(residuals: torch.Tensor, cell_u: torch.Tensor, derivative: str | None) -> torch.Tensor | None:
-        """d(0.5 ||r||^2)/du, or the Jacobian rows d r/du in r's (cell, target) order, of residuals (cells, targets).
+    def _derivative(
+        residuals: torch.Tensor, cell_u: torch.Tensor, derivative: str | None, cells_per_row: int = 1
+    ) -> torch.Tensor | None:
+        """d(0.5 ||r||^2)/du, or the Jacobian rows d r/du in r's (observation, target) order, of residuals
+        (observations, targets) modelled by ``cells_per_row`` consecutive rows of ``cell_u`` each.
 
-        Cells are independent, so one backward pass per target gives every cell's row of that target.
+        Cells are independent, so one backward pass per target gives every cell's contribution to that target;
+        an observation's row sums its cells'.
         """
         if derivative == "gradient":
             (grad,) = torch.autograd.grad(0.5 * (residuals**2).sum(), cell_u)
@@ -186,7 +215,8 @@ class Objective:
                 torch.autograd.grad(residuals[:, index].sum(), cell_u, retain_graph=index < n_targets - 1)[0]
                 for index in range(n_targets)
             ]
-            return torch.stack(columns, dim=1).reshape(-1, cell_u.shape[1])
+            rows = torch.stack(columns, dim=1).reshape(residuals.shape[0], cells_per_row, n_targets, -1).sum(1)
+            return rows.reshape(-1, cell_u.shape[1])
         return None
 
     @property
@@ -216,7 +246,7 @@ class Objective:
     def _evaluation(self, values: np.ndarray, failed: bool, nonconverged: int, seconds: float, **derivatives):
         if failed:
             values = np.full(self.n_residuals, FAILED_RESIDUAL)
-        norms = values[: self.observations.numel()].reshape(self.n_cells, -1)
+        norms = values[: self.observations.numel()].reshape(self.n_observations, -1)
         return Evaluation(
             residuals=values,
             misfit=0.5 * float(values @ values),

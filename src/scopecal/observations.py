@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import shapely
 import xarray as xr
 from arc_scope.utils.io import load_geojson_centroid
 from cf_xarray.units import units as UNITS
@@ -52,7 +53,9 @@ class FileSet:
     variables: dict[str, dict]  # SCOPE target -> {name, units, sigma, quality}
     time_column: str = "time"
     timezone: str | None = None
-    location: dict | None = None  # {lat, lon} for a point series; None for a gridded file
+    # a point series: {lat, lon} (the pixel holding it), {lat, lon, radius_m} or {polygon: [[lon, lat], ...]}
+    # (the area-weighted mean of the in-field pixels), or "field" (the field mean); None for a gridded file
+    location: dict | str | None = None
     min_sun_elevation: float = MIN_SUN_ELEVATION
     aggregate: dict | None = None
     holdout: dict | None = None
@@ -71,7 +74,7 @@ class FileSet:
             variables={target: dict(entry) for target, entry in spec["variables"].items()},
             time_column=time.get("column", "time"),
             timezone=time.get("timezone"),
-            location=dict(spec["location"]) if spec.get("location") else None,
+            location=spec.get("location"),
             min_sun_elevation=float(spec.get("min_sun_elevation", MIN_SUN_ELEVATION)),
             aggregate=spec.get("aggregate"),
             holdout=spec.get("holdout"),
@@ -221,20 +224,63 @@ def pixel_of_point(lat: float, lon: float, grid: xr.Dataset, where: str) -> tupl
     return iy, ix
 
 
+def footprint_weights(location: Mapping[str, Any] | str, grid: xr.Dataset, where: str) -> np.ndarray:
+    """(y, x) weights summing to 1 of a footprint: each in-field pixel's area inside a circle of ``radius_m``
+    around (lat, lon) or inside a polygon of (lon, lat) vertices; every in-field pixel alike for "field"."""
+    inside_field = grid["field_mask"].values.astype(bool)
+    if location == "field":
+        return inside_field / inside_field.sum()
+    to_grid = Transformer.from_crs("EPSG:4326", CRS.from_wkt(grid.attrs["crs_wkt"]), always_xy=True)
+    if "polygon" in location:
+        lon, lat = np.asarray(location["polygon"], dtype=float).T
+        footprint = shapely.Polygon(np.column_stack(to_grid.transform(lon, lat)))
+        if not footprint.is_valid:
+            raise ValueError(
+                f"{where}: the footprint polygon is not a valid polygon ({shapely.is_valid_reason(footprint)})"
+            )
+    else:
+        centre = shapely.Point(to_grid.transform(location["lon"], location["lat"]))
+        footprint = centre.buffer(float(location["radius_m"]), quad_segs=64)
+    xs, ys = grid["x"].values, grid["y"].values
+    half = abs(float(xs[1] - xs[0])) / 2 if xs.size > 1 else abs(float(ys[1] - ys[0])) / 2
+    xx, yy = np.meshgrid(xs, ys)
+    pixels = shapely.box(xx - half, yy - half, xx + half, yy + half)
+    area = np.where(inside_field, shapely.area(shapely.intersection(pixels, footprint)), 0.0)
+    if area.sum() <= 0:
+        x0, y0, x1, y1 = footprint.bounds
+        raise ValueError(
+            f"{where}: the footprint (x {x0:.1f}..{x1:.1f}, y {y0:.1f}..{y1:.1f}) covers none of the field's "
+            f"in-field pixels (x {xs.min() - half:.1f}..{xs.max() + half:.1f}, y {ys.min() - half:.1f}.."
+            f"{ys.max() + half:.1f})"
+        )
+    return area / area.sum()
+
+
 def on_field_grid(targets: xr.Dataset, file_set: FileSet, grid: xr.Dataset) -> xr.Dataset:
-    """The targets on the field's (y, x, time) grid: a point series on the pixel holding it, a gridded file
-    matched by coordinates (y/x in the field's CRS, or lat/lon) to each pixel centre; NaN where not observed."""
+    """The targets on the field's (y, x, time) grid: a point series on the pixel holding it (or, for a
+    footprint, on each of its pixels, with their ``footprint_weight``), a gridded file matched by coordinates
+    (y/x in the field's CRS, or lat/lon) to each pixel centre; NaN where not observed."""
     where = str(file_set.path)
     ny, nx = grid.sizes["y"], grid.sizes["x"]
     spatial = [d for d in targets.dims if d != "time"]
     shaped = {}
+    weights = None
     if not spatial:
-        if not file_set.location:
-            raise ValueError(f"{where}: a point series needs location: {{lat, lon}} in observation set {file_set.name}")
-        iy, ix = pixel_of_point(file_set.location["lat"], file_set.location["lon"], grid, where)
+        location = file_set.location
+        if not location:
+            raise ValueError(
+                f"{where}: a point series needs a location ({{lat, lon}}, {{lat, lon, radius_m}}, {{polygon}} or "
+                f"field) in observation set {file_set.name}"
+            )
+        if location == "field" or "polygon" in location or "radius_m" in location:
+            weights = footprint_weights(location, grid, where)
+            covered = weights > 0
+        else:
+            covered = np.zeros((ny, nx), bool)
+            covered[pixel_of_point(location["lat"], location["lon"], grid, where)] = True
         for name, series in targets.data_vars.items():
             full = np.full((ny, nx, targets.sizes["time"]), np.nan)
-            full[iy, ix] = series.values
+            full[covered] = series.values
             shaped[name] = full
     else:
         if set(spatial) == {"lat", "lon"}:
@@ -264,9 +310,12 @@ def on_field_grid(targets: xr.Dataset, file_set: FileSet, grid: xr.Dataset) -> x
             full[~overlap] = np.nan
             shaped[name] = full
     coords = {"y": grid["y"].values, "x": grid["x"].values, "time": targets["time"].values}
-    return xr.Dataset(
+    matched = xr.Dataset(
         {name: (("y", "x", "time"), values, targets[name].attrs) for name, values in shaped.items()}, coords=coords
     )
+    if weights is not None:
+        matched["footprint_weight"] = (("y", "x"), weights, {"long_name": "weight of the pixel in the footprint mean"})
+    return matched
 
 
 def nearest_cell(file_coord: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -375,6 +424,7 @@ def file_observations(
     targets = targets.isel(time=np.flatnonzero(daylight))
     check_nonempty(targets, file_set, f"after dropping night and sun below {file_set.min_sun_elevation} degrees")
     matched = on_field_grid(targets, file_set, grid)
+    footprint = matched.data_vars.get("footprint_weight")
     names = list(file_set.variables)
     valid = np.logical_and.reduce([matched[t].notnull() & matched[f"sigma_{t}"].notnull() for t in names])
     valid = xr.DataArray(valid, dims=("y", "x", "time"), coords=matched.coords)
@@ -391,22 +441,27 @@ def file_observations(
     for target in names:
         dataset[target] = matched[target].where(valid)
         dataset[f"sigma_{target}"] = matched[f"sigma_{target}"].where(valid)
-    fitted_cells = int(fitted.sum())
+    # a footprint observation is one value a time, modelled by the weighted mean of its pixels
+    per_observation = 1 if footprint is None else int((footprint > 0).sum())
+    fitted_observations, held_observations = int(fitted.sum()) // per_observation, int(held.sum()) // per_observation
+    if footprint is not None:
+        dataset["footprint_weight"] = footprint
     dataset.attrs.update(
         observation_set=file_set.name,
         source="file",
         source_file=str(file_set.path),
-        observed_cells=fitted_cells,
-        holdout_cells=int(held.sum()),
+        observed_cells=fitted_observations,
+        holdout_cells=held_observations,
         # with the declared sigmas right, the misfit at the best parameters is about half the residual count
-        baseline_misfit=0.5 * len(names) * fitted_cells,
+        baseline_misfit=0.5 * len(names) * fitted_observations,
     )
     note(
-        "%s: %d cells fitted, %d held out, at %d times",
+        "%s: %d observations fitted, %d held out, at %d times%s",
         file_set.name,
-        fitted_cells,
-        int(held.sum()),
+        fitted_observations,
+        held_observations,
         dataset.sizes["time"],
+        "" if footprint is None else f", each the weighted mean of {per_observation} pixels",
     )
     return dataset
 
@@ -430,7 +485,8 @@ def prepare_file_set(
     the others are outside ``field_mask`` in the inputs."""
     acquisitions = pd.DatetimeIndex(biophysics["post_bio"]["time"].values).normalize()
     window = (max(acquisitions.min(), pd.Timestamp(season[0])), min(acquisitions.max(), pd.Timestamp(season[1])))
-    lon = file_set.location["lon"] if file_set.location else load_geojson_centroid(geojson)[0]
+    located = isinstance(file_set.location, Mapping) and "lon" in file_set.location
+    lon = file_set.location["lon"] if located else load_geojson_centroid(geojson)[0]
     observations = file_observations(
         file_set,
         biophysics,
