@@ -81,7 +81,7 @@ def test_default_config_without_assets_plans_the_fetch():
         (
             lambda c: c["retrieval"].update(source="sentinel"),
             "retrieval.source",
-            "'sentinel' is not one of ['synthetic', 'npz', 'arc']",
+            "'sentinel' is not one of ['synthetic', 'npz', 'arc', 'table']",
         ),
         (
             lambda c: c["field"].update(pixel_size_m=-10),
@@ -336,7 +336,7 @@ def test_end_to_end_figures_and_tables(e2e_run):
         (lambda c: c["field"].update(crop="maize"), "field.crop (maize) is used only by retrieval.source 'arc'"),
         (
             lambda c: c["retrieval"].update(source="npz", npz={"path": "arc.npz"}),
-            "field.pixel_size_m and field.shape (20, [4, 4]) set the synthetic retrieval's pixel grid",
+            "field.pixel_size_m and field.shape (20, [4, 4]) set the pixel grid of the synthetic retrieval",
         ),
         (lambda c: c["cluster"].update(gpu=False, gpu_model="a100"), "cluster.gpu_model (a100) is not requested"),
         (

@@ -1,12 +1,18 @@
-"""ARC output -> biophysics on a (y, x, band, time) grid, through arcope's bridge."""
+"""ARC output -> biophysics on a (y, x, band, time) grid, through arcope's bridge.
+
+An NPZ that carries its values in physical units (``post_bio_physical``: a crop table measured in the field, see
+:mod:`scopecal.crop_table`) is bridged with those values on their own dates, not with ARC's integer coding.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from arc_scope.bridge.convert import arc_npz_to_scope_inputs
+from numpy.lib.npyio import NpzFile
 
 BIO_UNITS = {
     "N": "1",
@@ -29,6 +35,10 @@ def bridge_arc_npz(npz_path: str | Path, year: int) -> xr.Dataset:
     """
     post_bio, post_bio_scale = arc_npz_to_scope_inputs(npz_path, year)
     crs = post_bio.rio.crs.to_wkt() if post_bio.rio.crs is not None else ""
+    with np.load(npz_path, allow_pickle=False) as payload:
+        source = str(payload["source"]) if "source" in payload.files else "arc"
+        if "post_bio_physical" in payload.files:
+            post_bio = physical_crop_state(post_bio, payload)
     dataset = xr.Dataset(
         {
             "post_bio": post_bio.drop_vars("spatial_ref", errors="ignore"),
@@ -44,7 +54,30 @@ def bridge_arc_npz(npz_path: str | Path, year: int) -> xr.Dataset:
     )
     dataset["field_mask"] = post_bio.notnull().any(("band", "time")).drop_vars("spatial_ref", errors="ignore")
     dataset["field_mask"].attrs.update(long_name="pixel lies inside the field", units="1")
-    with np.load(npz_path, allow_pickle=False) as payload:
-        source = str(payload["source"]) if "source" in payload.files else "arc"
     dataset.attrs.update(crs_wkt=crs, retrieval_source=source)
     return dataset
+
+
+def physical_crop_state(decoded: xr.DataArray, payload: NpzFile) -> xr.DataArray:
+    """The NPZ's values in physical units on its own dates, on the grid and bands of arcope's ``decoded``.
+
+    The attributes name the crop table, its measurement dates and the margin its ends are held for, so that an
+    uncovered time can be reported in those terms (:func:`scopecal.inputs.crop_state_at`).
+    """
+    mask = payload["mask"].astype(bool)
+    times = payload["post_bio_physical_time"]
+    values = np.full((*mask.shape, decoded.sizes["band"], times.size), np.nan)
+    values[~mask] = payload["post_bio_physical"]
+    measured = pd.DatetimeIndex(payload["measured_dates"])
+    return xr.DataArray(
+        values,
+        dims=("y", "x", "band", "time"),
+        coords={"y": decoded["y"].values, "x": decoded["x"].values, "band": decoded["band"].values, "time": times},
+        name="post_bio",
+        attrs={
+            "crop_table_file": str(payload["crop_table"]),
+            "measured_from": str(measured[0].date()),
+            "measured_to": str(measured[-1].date()),
+            "margin_days": int(payload["margin_days"]),
+        },
+    )

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from .problems import Problem
 
 
+# retrieval sources laid on the field.pixel_size_m / field.shape grid (ARC and an NPZ bring their own)
+GRIDDED_SOURCES = ("synthetic", "table")
+
+
 def default_field_geojson() -> Path:
     """arcope's bundled test field (a crop field in Belgium)."""
     return Path(str(files("arc_scope.data") / "test_field.geojson"))
@@ -45,8 +49,14 @@ def check_config(config: Mapping[str, Any]) -> None:
     retrieval = config["retrieval"]
     if retrieval["source"] == "arc" and not config["field"].get("crop"):
         errors.append("field.crop must name the crop (ARC's crop model) when retrieval.source is 'arc'")
-    if retrieval["source"] == "synthetic" and None in (config["field"].get(k) for k in ("pixel_size_m", "shape")):
-        errors.append("field.pixel_size_m and field.shape (the pixel grid) are needed by retrieval.source 'synthetic'")
+    if retrieval["source"] in GRIDDED_SOURCES and None in (config["field"].get(k) for k in ("pixel_size_m", "shape")):
+        errors.append(
+            f"field.pixel_size_m and field.shape (the pixel grid) are needed by retrieval.source "
+            f"'{retrieval['source']}'"
+        )
+    table_path = (retrieval.get("table") or {}).get("path")
+    if retrieval["source"] == "table" and table_path and not Path(table_path).is_file():
+        errors.append(f"retrieval.table.path: file {table_path} does not exist")
     if retrieval["source"] == "npz" and not (retrieval.get("npz") or {}).get("path"):
         errors.append("retrieval.npz.path must name an ARC output file when retrieval.source is 'npz'")
     if retrieval["source"] == "synthetic" and not retrieval.get("synthetic"):
@@ -71,10 +81,11 @@ def config_warnings(config: Mapping[str, Any]) -> list[str]:
             "crop state does not depend on it: set it to null, or use retrieval.source: arc"
         )
     grid = {key: field.get(key) for key in ("pixel_size_m", "shape") if field.get(key) is not None}
-    if grid and source != "synthetic":
+    if grid and source not in GRIDDED_SOURCES:
         notes.append(
-            f"field.{' and field.'.join(grid)} ({', '.join(map(str, grid.values()))}) set the synthetic retrieval's "
-            f"pixel grid; with retrieval.source '{source}' the grid is the retrieval's own: set them to null"
+            f"field.{' and field.'.join(grid)} ({', '.join(map(str, grid.values()))}) set the pixel grid of the "
+            f"synthetic retrieval and of a crop table; with retrieval.source '{source}' the grid is the retrieval's "
+            "own: set them to null"
         )
     cluster = config.get("cluster") or {}
     if cluster.get("gpu_model") and not cluster.get("gpu"):

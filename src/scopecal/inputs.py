@@ -42,11 +42,20 @@ def crop_state_at(post_bio: xr.DataArray, times: np.ndarray) -> xr.DataArray:
 
     On an acquisition day every time carries exactly that acquisition's values (the overpass, or a
     half-hour of a tower series); between two acquisitions the values are interpolated linearly by date.
-    A time before the first or after the last acquisition day is an error.
+    A time before the first or after the last acquisition day is an error. A crop table measured in the field
+    (:mod:`scopecal.crop_table`) comes with a date ``margin_days`` before its first and after its last measurement
+    that holds their values, so the same interpolation holds them over the margin; its error names the table.
     """
     days = pd.DatetimeIndex(post_bio["time"].values).normalize().as_unit("ns")
     wanted = pd.DatetimeIndex(times).as_unit("ns")
     outside = (wanted.normalize() < days.min()) | (wanted.normalize() > days.max())
+    if outside.any() and post_bio.attrs.get("crop_table_file"):
+        raise ValueError(
+            f"{post_bio.attrs['crop_table_file']}: the crop table, measured {post_bio.attrs['measured_from']} to "
+            f"{post_bio.attrs['measured_to']} and held {post_bio.attrs['margin_days']} days beyond "
+            f"(retrieval.table.margin_days), does not cover {int(outside.sum())} SCOPE times, first "
+            f"{wanted[outside][0]} UTC"
+        )
     if outside.any():
         raise ValueError(
             f"{int(outside.sum())} SCOPE times lie outside the retrieval's acquisitions "

@@ -1,4 +1,7 @@
-"""Meteorological forcing at the field: a local CSV/NetCDF file or ERA5, in SCOPE's names and units."""
+"""Meteorological forcing at the field: a local CSV/NetCDF file or ERA5, in SCOPE's names and units.
+
+A tower's own file (units, time zones, gaps, FLUXNET and PLUMBER2 presets) is read by :mod:`scopecal.tower_weather`.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from arc_scope.weather.local import LocalProvider
+from numpy.typing import ArrayLike
 
 # SCOPE name -> (units, what it is, physically plausible range)
 WEATHER_VARIABLES = {
@@ -30,7 +35,11 @@ def load_local_weather(
     end: datetime,
     time_column: str = "time",
 ) -> xr.Dataset:
-    """Load a station file with arcope's local provider; ``columns`` maps SCOPE names to file columns."""
+    """Load a station file with arcope's local provider; ``columns`` maps SCOPE names to file columns.
+
+    The file must be complete, in SCOPE's units, with UTC stamps. The workflow reads through
+    :func:`scopecal.tower_weather.load_tower_weather`, which gives the same forcing for such a file and also takes
+    declared units, time zones, interval stamps, gaps, quality flags and the FLUXNET and PLUMBER2 formats."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weather file {path} does not exist (config key weather.local.path)")
@@ -58,8 +67,10 @@ def fetch_era5_weather(
     return check_weather(dataset, "ERA5")
 
 
-def check_weather(dataset: xr.Dataset, origin: str | Path) -> xr.Dataset:
-    """Keep SCOPE's six forcing variables with units; name what is missing, non-finite or implausible."""
+def check_weather(dataset: xr.Dataset, origin: str | Path, *, allow_gaps: bool = False) -> xr.Dataset:
+    """Keep SCOPE's six forcing variables with units; name what is missing, non-finite or implausible.
+
+    ``allow_gaps``: NaN marks a weather gap (a tower file's long gaps) and only finite values are checked."""
     missing = [name for name in WEATHER_VARIABLES if name not in dataset]
     if missing:
         raise ValueError(
@@ -70,7 +81,9 @@ def check_weather(dataset: xr.Dataset, origin: str | Path) -> xr.Dataset:
     dataset = dataset[list(WEATHER_VARIABLES)].sortby("time")
     for name, (units, long_name, (low, high)) in WEATHER_VARIABLES.items():
         values = dataset[name].values.astype(float)
-        bad = ~np.isfinite(values) | (values < low) | (values > high)
+        bad = (values < low) | (values > high)
+        if not allow_gaps:
+            bad |= ~np.isfinite(values)
         if bad.any():
             first = dataset["time"].values[np.argmax(bad.reshape(values.shape[0], -1).any(1))]
             raise ValueError(
@@ -80,3 +93,31 @@ def check_weather(dataset: xr.Dataset, origin: str | Path) -> xr.Dataset:
         dataset[name] = dataset[name].astype(float)
         dataset[name].attrs.update(units=units, long_name=long_name)
     return dataset
+
+
+def usable_weather_times(forcing: xr.Dataset, times: ArrayLike, *, where: str = "weather forcing") -> np.ndarray:
+    """True for each requested UTC time the forcing covers: inside its records, and at a complete record or
+    between two (linear interpolation between records, as the inputs stage does, never across a long gap).
+
+    Raises when it covers none of them (a weather gap longer than the limit at every requested time, or a
+    record that does not reach them), naming ``where`` (e.g. the forcing file)."""
+    wanted = pd.DatetimeIndex(times).as_unit("ns").values
+    records = pd.DatetimeIndex(forcing["time"].values).as_unit("ns").values
+    complete = np.logical_and.reduce([np.isfinite(forcing[name].values) for name in WEATHER_VARIABLES])
+    usable = np.zeros(wanted.size, bool)
+    if wanted.size == 0 or records.size == 0:
+        return usable
+    right = np.clip(np.searchsorted(records, wanted, side="left"), 0, records.size - 1)
+    exact = records[right] == wanted
+    inside = (wanted >= records[0]) & (wanted <= records[-1])
+    usable[exact] = complete[right[exact]]
+    between = inside & ~exact
+    usable[between] = complete[right[between]] & complete[right[between] - 1]
+    if not usable.any():
+        gaps = int((inside & ~usable).sum())
+        raise ValueError(
+            f"{where}: weather covers none of the {wanted.size} requested times ({str(wanted.min())[:16]} to "
+            f"{str(wanted.max())[:16]} UTC): the records run from {str(records[0])[:16]} to {str(records[-1])[:16]}, "
+            f"and {gaps} of the times inside them fall in gaps longer than weather.local.max_gap_hours"
+        )
+    return usable

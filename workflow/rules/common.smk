@@ -82,9 +82,15 @@ def scope_run():
 
 
 def retrieval_params():
-    """The retrieval source and its own section only; the field's pixel grid for synthetic output, its crop for ARC."""
+    """The retrieval source and its own section only; the field's pixel grid for synthetic output and a crop table,
+    its crop for ARC."""
     source = config["retrieval"]["source"]
-    field_keys = {"synthetic": ("geojson", "pixel_size_m", "shape"), "npz": ("geojson",), "arc": ("geojson", "crop")}
+    field_keys = {
+        "synthetic": ("geojson", "pixel_size_m", "shape"),
+        "table": ("geojson", "pixel_size_m", "shape"),
+        "npz": ("geojson",),
+        "arc": ("geojson", "crop"),
+    }
     return dict(
         field={key: config["field"][key] for key in field_keys[source]},
         season=config["season"],

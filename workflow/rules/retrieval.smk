@@ -6,6 +6,11 @@ rule retrieval:
             if config["retrieval"]["source"] == "npz"
             else []
         ),
+        table=(
+            optional_path(config["retrieval"].get("table", {}).get("path"))
+            if config["retrieval"]["source"] == "table"
+            else []
+        ),
     output:
         results("retrieval/arc_output.npz"),
     log:

@@ -1,4 +1,4 @@
-from scopecal import retrieval
+from scopecal import crop_table, retrieval
 from scopecal.config import field_geojson, season_dates
 from scopecal.logs import log_to
 
@@ -21,6 +21,19 @@ elif source == "npz":
     arrays = retrieval.load_arc_npz(snakemake.input.npz[0])
     retrieval.save_arc_npz(output, arrays, source="npz", note=f"ARC output read from {snakemake.input.npz[0]}")
     log.info("ARC output %s: mask %s, %d dates", snakemake.input.npz[0], arrays["mask"].shape, arrays["doys"].size)
+elif source == "table":
+    arrays, lines = crop_table.crop_table_output(
+        snakemake.input.table[0],
+        settings["table"],
+        geojson=geojson,
+        pixel_size_m=config["field"]["pixel_size_m"],
+        shape=config["field"]["shape"],
+        season=(start, end),
+    )
+    note = f"crop state measured in the field, read from {snakemake.input.table[0]}"
+    retrieval.save_arc_npz(output, arrays, source="table", note=note)
+    for line in lines:
+        log.info(line)
 else:
     arc = settings["arc"]
     raw = f"{output}.arc.npz"
