@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from scope.energy import EnergyBalanceOptions
 from test_bridge_inputs import SETTINGS, chain  # noqa: F401 - shared fixture
 
 from scopecal import forward, inputs, problems
@@ -11,8 +10,6 @@ from scopecal.objective import FAILED_RESIDUAL, Objective
 
 N_CELLS, CHUNK = 30, 7  # 5 chunks, the last one short
 N_COSTLY = 12  # fluorescence and energy balance cost 10-50x more per cell: chunks of 7 and 5
-# the energy balance's batch-independent stopping rule (with the default rule a cell's result depends on its chunk)
-FIXED_ITERATIONS = EnergyBalanceOptions(fixed_iterations=True, max_iter=20)
 
 PROBLEMS = {
     "thermal": dict(
@@ -73,16 +70,16 @@ def twins(chain, scope_assets, runner):  # noqa: F811
         truth = dict(tensors, **{p.name: torch.full_like(tensors["LAI"], p.truth) for p in problem.parameters})
         targets = [t.name for t in problem.targets]
         with torch.no_grad():
-            outputs = forward.run_tensors(runner, workflow, truth, targets, energy_options=FIXED_ITERATIONS)
+            outputs = forward.run_tensors(runner, workflow, truth, targets)
         values = np.column_stack([outputs[name].numpy() for name in targets])
         sigma = np.column_stack([t.sigma(values[:, i]) for i, t in enumerate(problem.targets)])
         built[workflow] = problem, tensors, values, sigma
     return built
 
 
-def objective(runner, twin, chunk_size, energy_options=None):
+def objective(runner, twin, chunk_size):
     problem, tensors, values, sigma = twin
-    return Objective(runner, problem, tensors, values, sigma, chunk_size=chunk_size, energy_options=energy_options)
+    return Objective(runner, problem, tensors, values, sigma, chunk_size=chunk_size)
 
 
 def assert_same_evaluations(chunked, whole, u, derivatives=(None, "gradient", "jacobian")) -> dict:
@@ -116,10 +113,10 @@ def test_chunked_objective_equals_one_call(runner, twins, workflow):
     assert np.abs(at_truth).max() < 1e-9
 
 
-def test_energy_balance_chunked_equals_one_call_under_fixed_iterations(runner, twins):
+def test_energy_balance_chunked_equals_one_call_under_its_fixed_iterations(runner, twins):
     problem, _, values, _ = twins["energy-balance"]
-    chunked = objective(runner, twins["energy-balance"], CHUNK, FIXED_ITERATIONS)
-    whole = objective(runner, twins["energy-balance"], len(values), FIXED_ITERATIONS)
+    chunked = objective(runner, twins["energy-balance"], CHUNK)
+    whole = objective(runner, twins["energy-balance"], len(values))
     # the Jacobian evaluation returns the residuals too
     u = problem.to_scaled(problem.start(0))
     evaluation = assert_same_evaluations(chunked, whole, u, ("gradient", "jacobian"))["jacobian"]

@@ -54,8 +54,10 @@ def test_the_calibration_reports_fit_and_hold_out_before_and_after(observed_run)
     assert np.isfinite(report["reduced_chi_square"])
     with xr.open_dataset(observed_run / f"calibration/{JOB}/fit.nc") as fit:
         assert int(fit["held_out"].sum()) == report["scores"]["held_out"]["F740"]["after"]["n"]
-    for kind in ("timeseries", "scatter", "residuals", "parameters"):
+    for kind in ("timeseries", "scatter", "residuals", "parameters", "validation_period"):
         assert (observed_run / f"figures/calibration/{JOB}/{kind}.png").stat().st_size > 10_000
+    callmip = pd.read_csv(observed_run / f"calibration/{JOB}/callmip.csv").set_index("period")
+    assert callmip["n_scored"].to_dict() == {"calibration": fitted["after"]["n"], "validation": held_out["after"]["n"]}
     assert "RMSE after" in (observed_run / f"calibration/{JOB}/validation.md").read_text()
 
 

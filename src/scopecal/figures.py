@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from .metrics import RECOVERY_ZONE  # noqa: E402
@@ -394,4 +395,96 @@ def fit_residuals_figure(table: xr.Dataset, targets: list[str], *, title: str = 
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def validation_period_figure(table: xr.Dataset, targets: list[str], *, longitude: float | None = None, title: str = ""):
+    """Per target, over the validation period (the held-out observations; where none was held out, the fitted
+    ones, and the figure says so): the mean diurnal cycle by half-hour of day (local mean solar time with a
+    ``longitude``, else UTC) of the observation (± its spread in the bin) and of the model at the start and
+    calibrated, with the observations per bin; and the time series, observations with their sigma as error bars.
+    Only cells where SCOPE gave a usable value at both points enter a composite (the same cells as the scores)."""
+    from .holdout import COMPOSITE_BIN_HOURS, diurnal_composite, in_role  # imports SCOPE (torch): only needed here
+
+    held_out = in_role(table, "held_out")
+    shown = held_out if held_out.any() else in_role(table, "fitted")
+    time = table["time"].values
+    dates = pd.DatetimeIndex(time[shown])
+    span = f"{dates.min():%Y-%m-%d %H:%M} to {dates.max():%Y-%m-%d %H:%M} UTC, {int(shown.sum())} observations"
+    period = (
+        f"validation period (held out of the fit): {span}"
+        if held_out.any()
+        else f"no observation was held out of the fit: the fit period is shown, {span}"
+    )
+    hour_axis = (
+        "UTC time of day (h)" if longitude is None else f"local mean solar time (h) = UTC + {longitude:.2f}° / 15"
+    )
+    fig, axes = plt.subplots(
+        len(targets),
+        2,
+        figsize=(13, 3.3 * len(targets) + 0.9),
+        squeeze=False,
+        layout="constrained",
+        gridspec_kw={"width_ratios": [1, 2]},
+    )
+    for (cycle, series), target in zip(axes, targets, strict=True):
+        units = table[f"{target}_observed"].attrs.get("units", "")
+        label = f"{target} ({units})" if units else target
+        composite = diurnal_composite(table, target, shown, longitude=longitude)
+        hours = composite.index.values
+        counts = cycle.twinx()
+        counts.bar(hours, composite["n"].values, width=0.8 * COMPOSITE_BIN_HOURS, color="0.88", label="observations")
+        counts.set_ylim(0, 3 * max(int(composite["n"].max()) if len(composite) else 1, 1))  # bars in the lower third
+        counts.set_ylabel("observations per half-hour", color="0.5", fontsize=8)
+        counts.tick_params(axis="y", colors="0.5", labelsize=8)
+        cycle.set_zorder(counts.get_zorder() + 1)  # the cycle over the count bars
+        cycle.patch.set_visible(False)
+        cycle.errorbar(
+            hours,
+            composite["observed"].values,
+            yerr=composite["observed_sd"].values,
+            fmt="o-",
+            ms=4,
+            color="k",
+            ecolor="0.5",
+            capsize=2,
+            lw=1,
+            label="observed (mean ± sd)",
+        )
+        cycle.plot(hours, composite["start"].values, "s--", ms=3, color="tab:orange", label="model, start")
+        cycle.plot(hours, composite["calibrated"].values, "^-", ms=3, color="tab:blue", label="model, calibrated")
+        left_out = int(shown.sum()) - int(composite["n"].sum())
+        cycle.set_title(
+            f"{target}: mean by half-hour of day, n = {int(composite['n'].sum())}"
+            + (f"\n({left_out} without a usable SCOPE value left out)" if left_out else ""),
+            fontsize=9,
+        )
+        if len(hours):  # an hour of margin: daily means around noon fill one bin
+            cycle.set_xlim(hours.min() - 1.0, hours.max() + 1.0)
+        cycle.set_xlabel(hour_axis, fontsize=9)
+        cycle.set_ylabel(label)
+        cycle.grid(True, alpha=0.3)
+        series.errorbar(
+            time[shown],
+            table[f"{target}_observed"].values[shown],
+            yerr=table[f"{target}_sigma"].values[shown],
+            fmt="o",
+            ms=3,
+            mfc="none" if held_out.any() else "k",
+            mec="k",
+            ecolor="0.6",
+            lw=0.8,
+            label="observed ± σ",
+            zorder=2,
+        )
+        for when, colour in (("start", "tab:orange"), ("calibrated", "tab:blue")):
+            model = table[f"{target}_{when}"].values[shown]  # NaN where SCOPE gave no usable value: not drawn
+            series.plot(time[shown], model, ".", ms=4, color=colour, label=f"model, {when}")
+        series.set_title(f"{target}: time series", fontsize=9)
+        series.set_ylabel(label)
+        series.tick_params(axis="x", rotation=30)
+        series.grid(True, alpha=0.3)
+    axes[0, 0].legend(fontsize=8, loc="best")
+    axes[0, 1].legend(fontsize=8, ncol=3, loc="best")
+    fig.suptitle(f"{title}\n{period}" if title else period, fontsize=10)
     return fig

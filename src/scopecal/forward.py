@@ -49,14 +49,18 @@ OUTPUTS = {
         "max_error",
     ),
 }
+# The energy balance's stopping rule: 20 iterations for every cell. scope-rtm's default iterates a whole call until
+# every cell is within 1 W m-2 (at most 100), so a cell's result depends on the cells that share its call (H by up to
+# 0.75 W m-2 on tower weather, ../shared/notes); a fixed count makes each cell's result its own: chunked, batched
+# and one-by-one runs agree. A cell still more than max_energy_error (1 W m-2) off after 20 iterations is reported
+# not converged. Cost and agreement: benchmarks/energy_balance_rule.py.
+ENERGY_BALANCE_RULE = EnergyBalanceOptions(fixed_iterations=True, max_iter=20)
 # Cells per scope-rtm call when scope.chunk_size is null. One call's per-cell cost grows with its size beyond about
 # 100 cells (memory-bound intermediates), and its autograd memory grows with it. Value + gradient per chunk size,
 # float64, one thread, 2-core CPU (busy), ms per cell and peak MiB: fluorescence (600 cells) 36/148 at 25, 26/806 at
 # 100, 29/1927 at 200, 29/5422 at 600; thermal (800 cells) 3.6/42 at 25, 2.9/155 at 100, 6.0/900 at 800; energy
 # balance (300 cells) 79/524 at 25, 67/779 at 50, 84/2119 at 100, 72/5842 at 300. Not measured on a GPU, where
-# larger chunks likely pay: set scope.chunk_size there. The energy balance takes 100, not the cheaper-in-memory 50:
-# its cost is flat in the chunk size, and under scope-rtm's default stopping rule a cell's result depends on its
-# batch, so a field of up to 100 cells (every suite's) stays one call and gives what it gave before chunking.
+# larger chunks likely pay: set scope.chunk_size there. The energy balance's cost is flat in the chunk size.
 CHUNK_SIZE = {"reflectance": 100, "fluorescence": 100, "thermal": 100, "energy-balance": 100}
 FLUORESCENCE_FIELDS = ("F685", "F740", "F761", "LoutF", "EoutF", "LoF_", "F684")
 THERMAL_FIELDS = ("Loutt", "Eoutt", "Lot_")
@@ -125,7 +129,7 @@ def energy_balance_outputs(
     inputs = runner._build_energy_batch_inputs(
         tensors, varmap=varmap, hotspot_var=None, nlayers=None, soil_heat_method=soil_heat_method
     )
-    energy = runner._solve_energy_batch(inputs, energy_options=options or EnergyBalanceOptions(), biochem_options=None)
+    energy = runner._solve_energy_batch(inputs, energy_options=options or ENERGY_BALANCE_RULE, biochem_options=None)
     outputs = {name: getattr(energy, name) for name in output_vars if hasattr(energy, name)}
     if any(name in FLUORESCENCE_FIELDS for name in output_vars):
         fluorescence = model._fluorescence_from_energy(
@@ -175,7 +179,7 @@ def run_tensors(
     """Run one workflow on stacked tensors, one scope-rtm call per chunk of ``chunk_size`` cells.
 
     ``chunk_size`` None takes ``CHUNK_SIZE[workflow]``. ``energy_options`` is the energy balance's stopping rule
-    (None: scope-rtm's default, under which a cell's result depends on the other cells of its chunk).
+    (None: ``ENERGY_BALANCE_RULE``).
     """
     n_cells = next(iter(tensors.values())).shape[0]
     pieces = []
@@ -247,6 +251,15 @@ def run_forward(
     dataset = unstack_outputs(outputs, stacked, coords)
     dataset.attrs.update(scope_workflow=workflow, torch_device=str(torch_device), torch_dtype=dtype)
     return dataset
+
+
+def solved(outputs: xr.Dataset) -> xr.DataArray:
+    """(y, x, time) True where SCOPE gave a usable value: every output finite and, for the energy balance,
+    converged. A non-converged cell's fluxes are not a solution (at low wind they can reach 1e16 W m-2)."""
+    usable = np.isfinite(outputs.to_array()).all("variable")
+    if "converged" in outputs:
+        usable = usable & (outputs["converged"] == 1)
+    return usable.transpose(*STACK_DIMS)
 
 
 def report_convergence(outputs: xr.Dataset) -> list[str]:

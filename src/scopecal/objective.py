@@ -39,6 +39,7 @@ class Evaluation:
     jacobian: np.ndarray | None = None
     failed: bool = False
     nonconverged_cells: int = 0
+    max_energy_error: float | None = None  # W m-2, the worst cell's energy-balance residual (energy balance only)
     model_seconds: float = 0.0
 
 
@@ -49,6 +50,7 @@ class _Piece(NamedTuple):
     derivative: torch.Tensor | None  # gradient of 0.5 ||residuals||^2, or the Jacobian rows
     failed: bool = False
     nonconverged: int = 0
+    max_energy_error: float | None = None
 
 
 class Objective:
@@ -71,7 +73,7 @@ class Objective:
         ``footprint_weights``: (k,) when each observation is the weighted sum of the model at k consecutive
         cells (a footprint at one time); None: one cell an observation. ``chunk_size``: cells per model run
         (None: ``forward.CHUNK_SIZE`` of the workflow; a chunk holds whole footprints); ``energy_options``:
-        the energy balance's stopping rule (None: scope-rtm's default).
+        the energy balance's stopping rule (None: ``forward.ENERGY_BALANCE_RULE``).
         """
         self.runner = runner
         self.problem = problem
@@ -97,7 +99,7 @@ class Objective:
         self.observations = torch.as_tensor(observations, dtype=self.dtype, device=self.device)
         self.sigma = torch.as_tensor(sigma, dtype=self.dtype, device=self.device)
         self.targets = [target.name for target in problem.targets]
-        self.outputs = self.targets + (["converged"] if problem.workflow == "energy-balance" else [])
+        self.outputs = self.targets + (["converged", "max_error"] if problem.workflow == "energy-balance" else [])
         self.background_matrix = (
             torch.as_tensor(problem.background.inverse_sqrt, dtype=self.dtype, device=self.device)
             if problem.background is not None
@@ -111,12 +113,13 @@ class Objective:
 
     def _model_residuals(
         self, cell_u: torch.Tensor, rows: slice = slice(None), members: int = 1
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Weighted residuals (members, observations, targets) of the observations ``rows`` for per-cell scaled
         parameters ``cell_u`` (one row per modelled cell).
 
         ``members`` > 1 runs that many parameter sets in one call, stacked along the cell axis. Also
-        returns, per member, whether the evaluation failed and how many cells did not converge.
+        returns, per member, whether the evaluation failed, how many cells did not converge and the worst
+        cell's energy-balance residual (None without an energy balance).
         """
         observations, sigma = self.observations[rows], self.sigma[rows]
         first, last, _ = rows.indices(self.n_observations)
@@ -138,11 +141,12 @@ class Objective:
         model = model.reshape(members, observations.shape[0], self.cells_per_observation, len(self.targets))
         failed_values = ~torch.isfinite(model).reshape(members, -1).all(1).cpu()
         model = model[:, :, 0] if self.weights is None else (model * self.weights[:, None]).sum(2)
-        nonconverged = torch.zeros(members, dtype=torch.long)
+        nonconverged, energy_error = torch.zeros(members, dtype=torch.long), None
         if "converged" in outputs:
             nonconverged = (outputs["converged"].reshape(members, -1) == 0).sum(1).cpu()
+            energy_error = outputs["max_error"].detach().reshape(members, -1).amax(1).cpu()
         failed = (nonconverged > 0) | failed_values
-        return (model - observations) / sigma, failed, nonconverged
+        return (model - observations) / sigma, failed, nonconverged, energy_error
 
     def _background_residuals(self, u: torch.Tensor) -> torch.Tensor:
         physical = torch.stack([p.to_physical(u[i]) for i, p in enumerate(self.problem.parameters)])
@@ -170,11 +174,13 @@ class Objective:
                 if failed
                 else torch.cat([piece.derivative for piece in pieces]).cpu().numpy()
             )
+        errors = [piece.max_energy_error for piece in pieces if piece.max_energy_error is not None]
         return self._evaluation(
             torch.cat([piece.residuals for piece in pieces]).cpu().numpy(),
             failed,
             sum(piece.nonconverged for piece in pieces),
             time.perf_counter() - started,
+            max_energy_error=max(errors) if errors else None,
             gradient=gradient,
             jacobian=jacobian,
         )
@@ -184,10 +190,11 @@ class Objective:
         n_chunk = len(range(self.n_observations)[rows]) * self.cells_per_observation
         cell_u = u.expand(n_chunk, len(u)).clone().requires_grad_(derivative is not None)
         with torch.set_grad_enabled(derivative is not None):
-            residuals, failed, nonconverged = self._model_residuals(cell_u, rows)
+            residuals, failed, nonconverged, energy_error = self._model_residuals(cell_u, rows)
         residuals, failed = residuals[0], bool(failed[0])
         derived = None if failed else self._derivative(residuals, cell_u, derivative, self.cells_per_observation)
-        return _Piece(residuals.detach().reshape(-1), derived, failed, int(nonconverged[0]))
+        energy_error = None if energy_error is None else float(energy_error[0])
+        return _Piece(residuals.detach().reshape(-1), derived, failed, int(nonconverged[0]), energy_error)
 
     def _background(self, u: torch.Tensor, derivative: str | None) -> _Piece:
         """The background term as one more piece: a single row whose "targets" are the background components."""
@@ -231,19 +238,28 @@ class Objective:
         members = len(population)
         cell_u = torch.as_tensor(np.asarray(population, dtype=float), dtype=self.dtype, device=self.device)
         with torch.no_grad():
-            residuals, failed, nonconverged = self._model_residuals(
+            residuals, failed, nonconverged, energy_error = self._model_residuals(
                 cell_u.repeat_interleave(self.n_cells, 0), members=members
             )
             vectors = [residuals[k].reshape(-1) for k in range(members)]
             if self.background_matrix is not None:
                 vectors = [torch.cat([v, self._background_residuals(cell_u[k])]) for k, v in enumerate(vectors)]
         seconds = (time.perf_counter() - started) / members
+        errors = [None] * members if energy_error is None else [float(e) for e in energy_error]
         return [
-            self._evaluation(v.cpu().numpy(), bool(f), int(n), seconds)
-            for v, f, n in zip(vectors, failed, nonconverged, strict=True)
+            self._evaluation(v.cpu().numpy(), bool(f), int(n), seconds, max_energy_error=e)
+            for v, f, n, e in zip(vectors, failed, nonconverged, errors, strict=True)
         ]
 
-    def _evaluation(self, values: np.ndarray, failed: bool, nonconverged: int, seconds: float, **derivatives):
+    def _evaluation(
+        self,
+        values: np.ndarray,
+        failed: bool,
+        nonconverged: int,
+        seconds: float,
+        max_energy_error: float | None = None,
+        **derivatives,
+    ):
         if failed:
             values = np.full(self.n_residuals, FAILED_RESIDUAL)
         norms = values[: self.observations.numel()].reshape(self.n_observations, -1)
@@ -253,6 +269,7 @@ class Objective:
             target_norms={name: float(np.linalg.norm(norms[:, i])) for i, name in enumerate(self.targets)},
             failed=failed,
             nonconverged_cells=nonconverged,
+            max_energy_error=max_energy_error,
             model_seconds=seconds,
             **derivatives,
         )

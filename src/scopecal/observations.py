@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,30 @@ from pyproj import CRS, Transformer
 from scipy.constants import Stefan_Boltzmann
 from scope.variables import get_variable_definition
 
+from .forward import solved
 from .geometry import geometry_at_times, sun_elevation
 from .inputs import prepare_inputs
 from .problems import Problem, Target
+from .tower_files import (
+    PRESET_MISSING_VALUE,
+    PRESET_TIME,
+    TimeSettings,
+    file_contents,
+    interval_middles,
+    read_series,
+    record_times,
+    stamp_zone,
+    utc_times,
+)
+from .tower_fluxes import (
+    available_energy_columns,
+    bowen_ratio_factor,
+    closure_fraction,
+    closure_settings,
+    flux_terms,
+    preset_variables,
+)
+from .weather import usable_weather_times
 
 # scope-rtm 0.4.13's registry gives these wavelength-integrated radiances a spectral unit
 INTEGRATED_RADIANCE_UNITS = {"Loutt": "W m-2 sr-1", "LoutF": "W m-2 sr-1"}
@@ -51,8 +72,11 @@ class FileSet:
     name: str
     path: Path
     variables: dict[str, dict]  # SCOPE target -> {name, units, sigma, quality}
-    time_column: str = "time"
-    timezone: str | None = None
+    time: TimeSettings = field(default_factory=TimeSettings)
+    format: str = "plain"  # or a tower preset: fluxnet, plumber2
+    missing_value: float | None = None
+    closure: dict = field(default_factory=closure_settings)  # latent and sensible heat: what is fitted
+    key: str = "observations"  # the set's config key, named in errors
     # a point series: {lat, lon} (the pixel holding it), {lat, lon, radius_m} or {polygon: [[lon, lat], ...]}
     # (the area-weighted mean of the in-field pixels), or "field" (the field mean); None for a gridded file
     location: dict | str | None = None
@@ -66,14 +90,18 @@ class FileSet:
         spec = problem.observation_set(name).file
         if spec is None:
             raise ValueError(f"observation set {name} of {problem.name} is a twin set, not a file set")
-        time = spec.get("time", {})
+        file_format = spec.get("format", "plain")
+        time = {**(vars(PRESET_TIME[file_format]) if file_format in PRESET_TIME else {}), **spec.get("time", {})}
         return cls(
             default_sigma={target.name: target for target in problem.targets},
             name=name,
             path=Path(spec["file"]),
             variables={target: dict(entry) for target, entry in spec["variables"].items()},
-            time_column=time.get("column", "time"),
-            timezone=time.get("timezone"),
+            time=TimeSettings(**time),
+            format=file_format,
+            missing_value=spec.get("missing_value", PRESET_MISSING_VALUE.get(file_format)),
+            closure=closure_settings(spec.get("closure")),
+            key=f"problems.{problem.name}.observations.{name}",
             location=spec.get("location"),
             min_sun_elevation=float(spec.get("min_sun_elevation", MIN_SUN_ELEVATION)),
             aggregate=spec.get("aggregate"),
@@ -85,16 +113,26 @@ class FileSet:
 
 
 def read_file(file_set: FileSet) -> xr.Dataset:
-    """The file as a dataset with a UTC ``time`` dimension (a CSV becomes a point series)."""
+    """The file as a dataset with a UTC ``time`` dimension (a CSV becomes a point series); a tower file's stamps
+    (a preset, or a declared UTC offset, stamp format or interval convention) at the middle of their interval."""
     path = file_set.path
     if not path.is_file():
         raise FileNotFoundError(f"observation file {path} does not exist (set {file_set.name})")
-    if path.suffix.lower() == ".csv":
+    time = file_set.time
+    if file_set.format != "plain" or time.utc_offset is not None or time.format or time.stamp != "middle":
+        names, table = file_contents(file_set)
+        times = interval_middles(record_times(file_set, table, stamp_zone(file_set, table)), file_set)
+        frame = read_series(file_set, table, names).columns
+        dataset = xr.Dataset.from_dataframe(frame.reset_index(drop=True)).rename(index="time")
+        dataset = dataset.assign_coords(time=times.as_unit("ns").values)
+    elif path.suffix.lower() == ".csv":
         table = pd.read_csv(path, comment="#")
-        if file_set.time_column not in table:
-            raise ValueError(f"{path}: no time column {file_set.time_column!r}; the file has {list(table.columns)}")
-        times = utc_times(table[file_set.time_column].astype(str), file_set, path)
-        dataset = xr.Dataset.from_dataframe(table.drop(columns=file_set.time_column)).rename(index="time")
+        if time.column not in table:
+            raise ValueError(f"{path}: no time column {time.column!r}; the file has {list(table.columns)}")
+        times = utc_times(
+            table[time.column].astype(str), time.timezone, path, f"time.timezone in observation set {file_set.name}"
+        )
+        dataset = xr.Dataset.from_dataframe(table.drop(columns=time.column)).rename(index="time")
         dataset = dataset.assign_coords(time=times.as_unit("ns").values)
     else:
         with xr.open_dataset(path) as opened:
@@ -102,32 +140,21 @@ def read_file(file_set: FileSet) -> xr.Dataset:
         if "time" not in dataset.dims:
             raise ValueError(f"{path}: no time dimension; the file has dimensions {dict(dataset.sizes)}")
         naive = pd.DatetimeIndex(dataset["time"].values)
-        if file_set.timezone:
-            naive = naive.tz_localize(file_set.timezone).tz_convert("UTC").tz_localize(None)
+        if time.timezone:
+            naive = naive.tz_localize(time.timezone).tz_convert("UTC").tz_localize(None)
         dataset = dataset.assign_coords(time=naive.as_unit("ns").values)
+    if file_set.missing_value is not None:
+        dataset = dataset.map(
+            lambda variable: (
+                variable.where(variable != file_set.missing_value)
+                if np.issubdtype(variable.dtype, np.number)
+                else variable
+            )
+        )
     if not dataset.indexes["time"].is_unique:
         first = dataset.indexes["time"][dataset.indexes["time"].duplicated()][0]
         raise ValueError(f"{path}: duplicated time {first}")
     return dataset.sortby("time")
-
-
-def utc_times(stamps: pd.Series, file_set: FileSet, path: Path) -> pd.DatetimeIndex:
-    """ISO stamps with a UTC offset, or naive stamps in the declared ``time.timezone``, as naive UTC."""
-    with_offset = stamps.str.strip().str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
-    if with_offset.all():
-        return pd.DatetimeIndex(pd.to_datetime(stamps, format="ISO8601", utc=True)).tz_localize(None)
-    if with_offset.any():
-        raise ValueError(
-            f"{path}: some timestamps carry a UTC offset and some do not (first without: "
-            f"{stamps[~with_offset].iloc[0]!r})"
-        )
-    if not file_set.timezone:
-        raise ValueError(
-            f"{path}: timestamps such as {stamps.iloc[0]!r} carry no UTC offset; declare their zone with "
-            f"time.timezone (e.g. 'UTC' or 'Europe/Brussels') in observation set {file_set.name}"
-        )
-    local = pd.DatetimeIndex(pd.to_datetime(stamps, format="ISO8601"))
-    return local.tz_localize(file_set.timezone, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC").tz_localize(None)
 
 
 def convert(values: xr.DataArray, units: str, target: str, where: str) -> xr.DataArray:
@@ -202,6 +229,58 @@ def target_values(dataset: xr.Dataset, file_set: FileSet) -> xr.Dataset:
             units=target_units(target), long_name=f"observation error standard deviation of {target}"
         )
     return out
+
+
+def energy_balance_closure(
+    raw: xr.Dataset, targets: xr.Dataset, file_set: FileSet, *, fit_records: np.ndarray, log: logging.Logger = LOG
+) -> tuple[xr.Dataset, dict]:
+    """The targets with latent and sensible heat closed as ``file_set.closure`` says, and what was done: the
+    method and, where the file has net radiation and ground heat, the closure fraction of the measured fluxes
+    over the fit period (``fit_records`` in the season, not held out)."""
+    method = file_set.closure["method"]
+    info = {"closure_method": method}
+    fluxes = {"lEtot", "Htot"} & set(file_set.variables)
+    if not fluxes:
+        if method != "measured":
+            raise ValueError(f"{file_set.key}.closure: {method} applies to lEtot and Htot, which the set does not fit")
+        return targets, info
+    where = str(file_set.path)
+    energy = available_energy_columns(file_set.closure, file_set.format, list(raw.data_vars))
+    if fluxes != {"lEtot", "Htot"} or energy is None:
+        if method == "bowen_ratio":
+            raise ValueError(
+                f"{where}: closure bowen_ratio needs lEtot and Htot and the file's net radiation and ground heat "
+                "(closure.net_radiation and closure.ground_heat: {name, units}); the file has "
+                f"{sorted(raw.data_vars)}"
+            )
+        return targets, info
+    measured = preset_variables(
+        {target: {} for target in fluxes} if file_set.format in ("fluxnet", "plumber2") else file_set.variables,
+        file_set.format,
+        list(raw.data_vars),
+        {"method": "measured"},
+        where,
+    )
+    terms = flux_terms(raw, measured, energy, file_set.path)
+    held = holdout_days(raw["time"].values, file_set.holdout)
+    fraction = closure_fraction(terms[np.asarray(fit_records) & ~held])
+    info["closure_fraction"] = fraction
+    log.info(
+        "%s: energy-balance closure (LE + H) / (Rn - G) of the measured fluxes over the fit period: %.3f; fitted: %s",
+        file_set.name,
+        fraction,
+        method,
+    )
+    if method == "bowen_ratio":
+        window = float(file_set.closure["window_days"])
+        factor = xr.DataArray(bowen_ratio_factor(terms, window), dims="time", coords={"time": targets["time"]})
+        for target in fluxes:
+            targets[target] = (targets[target] * factor).assign_attrs(targets[target].attrs)
+            targets[f"sigma_{target}"] = (targets[f"sigma_{target}"] * factor).assign_attrs(
+                targets[f"sigma_{target}"].attrs
+            )
+        info["closure_window_days"] = window
+    return targets, info
 
 
 # --- matching in space -------------------------------------------------------------------------------------
@@ -375,16 +454,25 @@ def file_observations(
     season: tuple[pd.Timestamp, pd.Timestamp],
     sun_elevation: Callable[[np.ndarray], np.ndarray],
     longitude: float,
+    weather_covers: Callable[[np.ndarray], np.ndarray] | None = None,
     log: logging.Logger = LOG,
 ) -> xr.Dataset:
     """The file set on the field grid at its usable times, in the twin layout, with ``holdout``.
 
     ``grid``: the bridged biophysics (field_mask, x, y, crs_wkt); ``season``: (first, last) day SCOPE can run;
-    ``sun_elevation``: degrees at UTC times; ``longitude``: for local solar time (daily aggregation).
+    ``sun_elevation``: degrees at UTC times; ``longitude``: for local solar time (daily aggregation);
+    ``weather_covers``: True at the UTC times the weather covers (not in a long gap; None: all).
     A cell is fitted where every target has a valid value and it is not held out.
     """
     note = log.info
-    targets = target_values(read_file(file_set), file_set)
+    raw = read_file(file_set)
+    file_set = replace(
+        file_set,
+        variables=preset_variables(
+            file_set.variables, file_set.format, list(raw.data_vars), file_set.closure, str(file_set.path)
+        ),
+    )
+    targets = target_values(raw, file_set)
     check_nonempty(targets, file_set, "after quality flags and missing values")
     times = pd.DatetimeIndex(targets["time"].values)
     in_season = (times.normalize() >= season[0]) & (times.normalize() <= season[1])
@@ -393,6 +481,7 @@ def file_observations(
             f"{file_set.path}: every record ({times.min()} to {times.max()} UTC) lies outside the period SCOPE "
             f"can run, {season[0].date()} to {season[1].date()} (the season's acquisitions)"
         )
+    targets, closure = energy_balance_closure(raw, targets, file_set, fit_records=in_season, log=log)
     note(
         "%s: %d of %d records outside %s..%s dropped",
         file_set.name,
@@ -423,6 +512,17 @@ def file_observations(
     )
     targets = targets.isel(time=np.flatnonzero(daylight))
     check_nonempty(targets, file_set, f"after dropping night and sun below {file_set.min_sun_elevation} degrees")
+    if weather_covers is not None:
+        covered = np.asarray(weather_covers(targets["time"].values))
+        note(
+            "%s: %d of %d times dropped: the weather does not cover them (outside its records or in a gap longer "
+            "than weather.local.max_gap_hours)",
+            file_set.name,
+            int((~covered).sum()),
+            len(covered),
+        )
+        targets = targets.isel(time=np.flatnonzero(covered))
+        check_nonempty(targets, file_set, "after dropping the times the weather does not cover")
     matched = on_field_grid(targets, file_set, grid)
     footprint = matched.data_vars.get("footprint_weight")
     names = list(file_set.variables)
@@ -450,6 +550,7 @@ def file_observations(
         observation_set=file_set.name,
         source="file",
         source_file=str(file_set.path),
+        **closure,
         observed_cells=fitted_observations,
         holdout_cells=held_observations,
         # with the declared sigmas right, the misfit at the best parameters is about half the residual count
@@ -464,6 +565,46 @@ def file_observations(
         "" if footprint is None else f", each the weighted mean of {per_observation} pixels",
     )
     return dataset
+
+
+def exclude_unsolved(
+    observations: xr.Dataset, outputs: xr.Dataset, *, at: str, log: logging.Logger = LOG
+) -> xr.Dataset:
+    """The observations without those where SCOPE gave no usable value in ``outputs`` (SCOPE at ``at``): an
+    energy balance that did not converge there (at low wind its fluxes can reach 1e16 W m-2) is neither fitted
+    nor scored. A footprint observation goes if any of its pixels is unsolved. Counted in ``unsolved_cells``."""
+    usable = solved(outputs)
+    weight = observations.data_vars.get("footprint_weight")
+    per_observation = 1
+    if weight is not None:
+        usable = usable.where(weight > 0, True).all(("y", "x")).broadcast_like(usable)
+        per_observation = int((weight > 0).sum())
+    valid = observations["observed"] | observations["holdout"]
+    dropped = int((valid & ~usable).sum()) // per_observation
+    result = observations.assign(observed=observations["observed"] & usable, holdout=observations["holdout"] & usable)
+    fitted = int(result["observed"].sum()) // per_observation
+    if fitted == 0:
+        raise ValueError(
+            f"{observations.attrs.get('source_file')}: SCOPE solved none of the fitted observations at {at}"
+        )
+    n_targets = sum(1 for name in observations.data_vars if name.startswith("sigma_"))
+    result.attrs.update(
+        observed_cells=fitted,
+        holdout_cells=int(result["holdout"].sum()) // per_observation,
+        baseline_misfit=0.5 * n_targets * fitted,
+        unsolved_cells=dropped,
+    )
+    worst = float(outputs["max_error"].where(valid).max()) if "max_error" in outputs else float("nan")
+    log.info(
+        "%s: %d of %d observations dropped: SCOPE gave no usable value at %s (worst energy-balance residual "
+        "%.3g W m-2)",
+        observations.attrs.get("observation_set"),
+        dropped,
+        int(valid.sum()) // per_observation,
+        at,
+        worst,
+    )
+    return result
 
 
 def prepare_file_set(
@@ -493,6 +634,7 @@ def prepare_file_set(
         season=window,
         sun_elevation=lambda times: sun_elevation(times, geojson),
         longitude=lon,
+        weather_covers=lambda times: usable_weather_times(weather, times, where="the weather forcing"),
         log=log,
     )
     geometry = geometry_at_times(

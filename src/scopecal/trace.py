@@ -44,7 +44,8 @@ class Trace:
             self.record_path.unlink()
         fingerprint_path.write_text(fingerprint)
         self.columns = (
-            ["evaluation", "kind", "generation", "misfit", "improved", "failed", "nonconverged_cells", "wall_s"]
+            ["evaluation", "kind", "generation", "misfit", "improved", "failed", "nonconverged_cells"]
+            + ["max_energy_error", "wall_s"]
             + problem.names
             + [f"norm_{target.name}" for target in problem.targets]
         )
@@ -166,6 +167,7 @@ class TracedObjective:
             "improved": evaluation.misfit < self.best_misfit,
             "failed": evaluation.failed,
             "nonconverged_cells": evaluation.nonconverged_cells,
+            "max_energy_error": evaluation.max_energy_error,
             "wall_s": evaluation.model_seconds,
             "target_norms": evaluation.target_norms,
             "residuals": evaluation.residuals.tolist(),

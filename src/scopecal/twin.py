@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
+from .forward import solved
 from .problems import ObservationSet, Problem
 
 
@@ -61,7 +62,13 @@ def observe(
     (the truth's own misfit, ~0, is kept as ``truth_misfit``).
     """
     grid = truth[problem.targets[0].name].transpose("y", "x", "time")
-    observed = observed_cells(field_mask, grid, observation_set)
+    drawn = observed_cells(field_mask, grid, observation_set)
+    # a cell where SCOPE gave no usable value at the truth (an energy balance that did not converge) has nothing
+    # to observe
+    targets = [t.name for t in problem.targets] + (["converged"] if "converged" in truth else [])
+    observed = drawn & solved(truth[targets])
+    if not bool(observed.any()):
+        raise ValueError(f"observation set {observation_set.name}: SCOPE solved none of its cells at the truth")
     rng = np.random.default_rng([seed, observation_set.realisation])
     dataset = xr.Dataset({"observed": observed})
     truth_misfit = 0.0
@@ -84,6 +91,7 @@ def observe(
         else 0.5 * len(problem.targets) * int(observed.sum()),
         truth_misfit=truth_misfit,
         observed_cells=int(observed.sum()),
+        unsolved_cells=int((drawn & ~observed).sum()),
         truth=", ".join(f"{p.name}={p.truth}" for p in problem.parameters),
     )
     return dataset

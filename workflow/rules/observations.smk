@@ -21,6 +21,7 @@ rule observations:
     params:
         problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
         scope=lambda wildcards: input_scope_of(PROBLEMS[wildcards.problem]["workflow"]),
+        run=scope_run(),
         geojson=config["field"]["geojson"],
         season=config["season"],
         viewing=lambda wildcards: {key: config["geometry"][key] for key in ("viewing_zenith", "viewing_azimuth")},
@@ -33,6 +34,7 @@ rule validation:
         inputs=calibration_inputs,
         observations=observation_set_path,
         result=f"{CALIBRATION_DIR}/result.json",
+        field=optional_path(config["field"]["geojson"]),
         assets=SCOPE_ASSETS,
     output:
         report=f"{CALIBRATION_DIR}/validation.json",
@@ -62,6 +64,22 @@ rule validation:
             labels={"optimizer": "{optimizer}", "start": "{start}", "figure": "residuals"},
         ),
         residuals_svg=f"{FIGURES_DIR}/{{optimizer}}/{{start}}/residuals.svg",
+        callmip_csv=report(
+            f"{CALIBRATION_DIR}/callmip.csv",
+            caption="../report/callmip_table.rst",
+            category="Calibration against observations",
+            subcategory="{problem} / {observations}",
+            labels={"optimizer": "{optimizer}", "start": "{start}", "figure": "CalLMIP table"},
+        ),
+        callmip_markdown=f"{CALIBRATION_DIR}/callmip.md",
+        validation_period=report(
+            f"{FIGURES_DIR}/{{optimizer}}/{{start}}/validation_period.png",
+            caption="../report/validation_period.rst",
+            category="Calibration against observations",
+            subcategory="{problem} / {observations}",
+            labels={"optimizer": "{optimizer}", "start": "{start}", "figure": "validation period"},
+        ),
+        validation_period_svg=f"{FIGURES_DIR}/{{optimizer}}/{{start}}/validation_period.svg",
     log:
         results("logs/validation/{problem}/{observations}/{optimizer}/{start}.log"),
     benchmark:
@@ -73,5 +91,6 @@ rule validation:
     params:
         problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
         scope=scope_run(),
+        geojson=config["field"]["geojson"],
     script:
         "../scripts/validation.py"

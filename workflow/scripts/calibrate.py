@@ -1,9 +1,11 @@
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import xarray as xr
 
 from scopecal.calibrate import build_objective, calibrate, calibrated_output, job_fingerprint, write_json
+from scopecal.forward import ENERGY_BALANCE_RULE
 from scopecal.logs import log_to
 from scopecal.netcdf import write_netcdf
 from scopecal.problems import problem_from_config
@@ -32,6 +34,8 @@ log.info(
 # how SCOPE runs is part of it: under scope-rtm's default stopping rule an energy-balance cell's result depends on
 # the cells of its chunk, so a record made with another chunk size (or device, dtype) is not replayed
 settings = dict(problem=params.problem, method=method, options=options, seed=params.seed, start=start, scope=scope)
+if problem.workflow == "energy-balance":
+    settings["energy_balance_rule"] = asdict(ENERGY_BALANCE_RULE)
 result = calibrate(
     objective,
     optimizer=method,
@@ -44,7 +48,14 @@ result = calibrate(
     fingerprint=job_fingerprint(settings, observations),
 )
 result.update(
-    observations=wildcards.observations, optimizer=wildcards.optimizer, method=method, device=str(objective.device)
+    observations=wildcards.observations,
+    optimizer=wildcards.optimizer,
+    method=method,
+    device=str(objective.device),
+    # observations left out before the fit: SCOPE gave no usable value there (at the truth, or at the first start)
+    unsolved_observations_excluded=int(observations.attrs.get("unsolved_cells", 0)),
+    # a tower's latent and sensible heat: which closure was fitted, and the measured fluxes' closure fraction
+    **{key: value for key, value in observations.attrs.items() if key.startswith("closure_")},
 )
 log.info(
     "stopped: %s; final misfit %.6g after %d evaluations (%d with gradient)",

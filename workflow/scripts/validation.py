@@ -5,8 +5,15 @@ import torch
 import xarray as xr
 
 from scopecal.calibrate import build_objective, write_json
-from scopecal.figures import fit_residuals_figure, fit_scatter_figure, fit_timeseries_figure, save_figure
-from scopecal.holdout import assess, markdown
+from scopecal.config import field_geojson
+from scopecal.figures import (
+    fit_residuals_figure,
+    fit_scatter_figure,
+    fit_timeseries_figure,
+    save_figure,
+    validation_period_figure,
+)
+from scopecal.holdout import assess, callmip_markdown, callmip_table, markdown, solar_time_longitude
 from scopecal.logs import log_to
 from scopecal.netcdf import write_netcdf
 from scopecal.problems import problem_from_config
@@ -52,6 +59,15 @@ targets = [t.name for t in problem.targets]
 save_figure(fit_timeseries_figure(table, targets, title=title), [output.timeseries, output.timeseries_svg])
 save_figure(fit_scatter_figure(table, targets, report, title=title), [output.scatter, output.scatter_svg])
 save_figure(fit_residuals_figure(table, targets, title=title), [output.residuals, output.residuals_svg])
+callmip = callmip_table(table, report)
+callmip.to_csv(output.callmip_csv, index=False)  # a score without a value is an empty cell
+Path(output.callmip_markdown).write_text(callmip_markdown(callmip, title))
+location = problem.observation_set(wildcards.observations).file.get("location")
+longitude = solar_time_longitude(location, field_geojson({"field": {"geojson": params.geojson}}))
+save_figure(
+    validation_period_figure(table, targets, longitude=longitude, title=title),
+    [output.validation_period, output.validation_period_svg],
+)
 for role, scores in report["scores"].items():
     for target, entry in scores.items():
         log.info(
