@@ -39,6 +39,9 @@ def test_the_tower_file_is_matched_and_filtered(observed_run):
 def test_the_calibration_reports_fit_and_hold_out_before_and_after(observed_run):
     result = json.loads((observed_run / f"calibration/{JOB}/result.json").read_text())
     assert result["parameters_true"] == {"fqe": None} and result["recovered"] is None
+    # what was left out, and why, reaches the result
+    assert {"dropped_outside_season", "dropped_low_sun", "dropped_weather_gaps"} <= result.keys()
+    assert result["unsolved_observations_excluded"] == 0 and result["closure_method"] == "measured"
     assert result["final_misfit"] < result["initial_misfit"]
     report = json.loads((observed_run / f"calibration/{JOB}/validation.json").read_text())
     fitted, held_out = report["scores"]["fitted"]["F740"], report["scores"]["held_out"]["F740"]

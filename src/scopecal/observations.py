@@ -482,6 +482,7 @@ def file_observations(
             f"can run, {season[0].date()} to {season[1].date()} (the season's acquisitions)"
         )
     targets, closure = energy_balance_closure(raw, targets, file_set, fit_records=in_season, log=log)
+    dropped = {"dropped_outside_season": int((~in_season).sum())}  # records left out, by reason
     note(
         "%s: %d of %d records outside %s..%s dropped",
         file_set.name,
@@ -511,6 +512,7 @@ def file_observations(
         file_set.min_sun_elevation,
     )
     targets = targets.isel(time=np.flatnonzero(daylight))
+    dropped["dropped_low_sun"] = int((~daylight).sum())
     check_nonempty(targets, file_set, f"after dropping night and sun below {file_set.min_sun_elevation} degrees")
     if weather_covers is not None:
         covered = np.asarray(weather_covers(targets["time"].values))
@@ -522,6 +524,7 @@ def file_observations(
             len(covered),
         )
         targets = targets.isel(time=np.flatnonzero(covered))
+        dropped["dropped_weather_gaps"] = int((~covered).sum())
         check_nonempty(targets, file_set, "after dropping the times the weather does not cover")
     matched = on_field_grid(targets, file_set, grid)
     footprint = matched.data_vars.get("footprint_weight")
@@ -551,6 +554,7 @@ def file_observations(
         source="file",
         source_file=str(file_set.path),
         **closure,
+        **dropped,
         observed_cells=fitted_observations,
         holdout_cells=held_observations,
         # with the declared sigmas right, the misfit at the best parameters is about half the residual count
