@@ -36,6 +36,16 @@ date,LAI,Cab,Cw,Cdm
 2021-08-26,3.456,389.9,0.01302,57.77
 """
 MEASURED_UNITS = {"LAI": "m2 m-2", "Cab": "mg m-2", "Cw": "cm", "Cdm": "g m-2"}
+# the same table with canopy height as a field team writes it (hc, in cm) and carotenoids
+MEASURED_WITH_HEIGHT = """\
+# SYNTHETIC test table
+date,LAI,Cab,Cw,Cdm,hc,Cca
+2021-06-03,1.234,412.7,0.01234,45.67,23.4,9.87
+2021-06-17,2.345,456.1,0.01357,48.91,45.7,10.93
+2021-07-15,4.567,501.3,0.01579,52.35,123.4,12.61
+2021-08-26,3.456,389.9,0.01302,57.77,187.9,8.77
+"""
+MEASURED_WITH_HEIGHT_UNITS = {**MEASURED_UNITS, "hc": "cm", "Cca": "ug cm-2"}
 
 
 def table_settings(**changes) -> dict:
@@ -65,11 +75,11 @@ def bridged(tmp_path, arrays):
         return opened.load()
 
 
-def in_scope_units(column: str, name: str, units: str) -> np.ndarray:
-    """The column of MEASURED converted by pint on its own, as the SCOPE input must equal it."""
-    raw = pd.read_csv(pd.io.common.StringIO(MEASURED), comment="#")[column].to_numpy(float)
+def in_scope_units(column: str, name: str, units: str, text: str = MEASURED) -> np.ndarray:
+    """The column of MEASURED (or ``text``) converted by pint on its own, as the SCOPE input must equal it."""
+    raw = pd.read_csv(pd.io.common.StringIO(text), comment="#")[column].to_numpy(float)
     quantity = UNITS.Quantity(raw, units)
-    if units == "cm":  # equivalent water thickness: 1 cm of liquid water is 1 g cm-2
+    if name == "Cw" and units == "cm":  # equivalent water thickness: 1 cm of liquid water is 1 g cm-2
         quantity = quantity * UNITS.Quantity(1.0, "g cm-3")
     return quantity.to(crop_table.scope_units(name)).magnitude
 
@@ -124,6 +134,88 @@ def test_scope_inputs_equal_the_table_on_measurement_dates_and_are_linear_betwee
     assert not np.array_equal(decoded, arrays["post_bio_physical"][:, :, 1:-1])
     if workflow == "energy-balance":
         np.testing.assert_array_equal(prepared["h"].values, DEFAULT_CONFIG["scope"]["canopy_height_m"])
+
+
+@pytest.fixture(scope="module")
+def measured_with_height(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("crop_with_height")
+    path = write(tmp_path, MEASURED_WITH_HEIGHT)
+    arrays, lines = table_output(path, units=MEASURED_WITH_HEIGHT_UNITS)
+    return path, arrays, lines, bridged(tmp_path, arrays)
+
+
+def test_height_and_carotenoids_travel_beside_the_bands_on_the_same_dates(measured, measured_with_height):
+    _, arrays, lines, biophysics = measured_with_height
+    height = in_scope_units("hc", "h", "cm", MEASURED_WITH_HEIGHT)
+    carotenoids = in_scope_units("Cca", "Cca", "ug cm-2", MEASURED_WITH_HEIGHT)
+    inside = biophysics["field_mask"].values
+    for key, name, expected in (("post_bio_physical_h", "h", height), ("post_bio_physical_Cca", "Cca", carotenoids)):
+        held = np.concatenate([expected[:1], expected, expected[-1:]])  # the margin's nodes hold the nearest date
+        assert arrays[key].dtype == np.float64
+        np.testing.assert_array_equal(arrays[key], np.tile(held, (inside.sum(), 1)))
+        variable = biophysics[name]
+        assert variable.dims == ("y", "x", "time") and variable.attrs["units"] == crop_table.scope_units(name)
+        np.testing.assert_array_equal(variable["time"].values, biophysics["post_bio"]["time"].values)
+        np.testing.assert_array_equal(variable.values[inside], np.tile(held, (inside.sum(), 1)))
+        assert np.isnan(variable.values[~inside]).all()
+    # the bands are those of the table without the two columns
+    np.testing.assert_array_equal(arrays["post_bio_physical"], measured[1]["post_bio_physical"])
+    assert "Cw [cm], Cdm [g m-2], h [cm] (column hc), Cca [ug cm-2]; " in lines[0]
+    assert lines[1].endswith("SMC=25; the other SCOPE inputs as for every crop source (scope.*)")
+    # a table without them: nothing beside the bands, nothing new in the biophysics
+    assert not {key for key in measured[1] if key.startswith("post_bio_physical_") and key != "post_bio_physical_time"}
+    assert set(measured[3].data_vars) == {"post_bio", "post_bio_scale", "field_mask"}
+
+
+@pytest.mark.parametrize("workflow", ["reflectance", "fluorescence", "thermal", "energy-balance"])
+def test_height_in_cm_and_carotenoids_reach_scope_exactly_on_dates_and_linearly_between(
+    measured_with_height, forcing, scope_assets, workflow, caplog
+):
+    path, arrays, _, biophysics = measured_with_height
+    dates = pd.DatetimeIndex(arrays["measured_dates"])
+    on_dates = [dates[1] + pd.Timedelta(hours=h) for h in (6, 10.5, 17)] + [dates[3] + pd.Timedelta(hours=10)]
+    between = dates[1] + pd.Timedelta(days=10, hours=12)  # 10 of the 28 days from the 2nd to the 3rd date
+    in_margin = dates[0] - pd.Timedelta(days=3) + pd.Timedelta(hours=11)
+    with caplog.at_level("INFO", logger="scopecal"):
+        prepared = scope_inputs_at(biophysics, forcing, [*on_dates, between, in_margin], workflow, scope_assets)
+    inside = biophysics["field_mask"].values
+    measured_inputs = [("Cca", in_scope_units("Cca", "Cca", "ug cm-2", MEASURED_WITH_HEIGHT))]
+    if workflow == "energy-balance":
+        measured_inputs.append(("h", in_scope_units("hc", "h", "cm", MEASURED_WITH_HEIGHT)))
+    for name, expected in measured_inputs:
+        values = prepared[name].values[inside]  # (pixel, time)
+        for k, day in enumerate([1, 1, 1, 3]):
+            np.testing.assert_array_equal(values[:, k], expected[day])  # exact, to the bit
+        np.testing.assert_allclose(values[:, 4], expected[1] + 10 / 28 * (expected[2] - expected[1]), rtol=1e-12)
+        np.testing.assert_array_equal(values[:, 5], expected[0])
+    assert not np.allclose(prepared["Cca"].values[inside], prepared["Cab"].values[inside] / 4)
+    messages = [record.getMessage() for record in caplog.records]
+    assert f"{path}: Cca from the crop table (8.77 to 11.53 ug cm-2 at the SCOPE times), not Cab / 4" in messages
+    if workflow == "energy-balance":
+        height = prepared["h"].values
+        np.testing.assert_array_equal(prepared["d"].values, 0.67 * height)
+        np.testing.assert_array_equal(prepared["z0m"].values, 0.123 * height)
+        assert not np.isin(height[inside], DEFAULT_CONFIG["scope"]["canopy_height_m"]).any()
+        [line] = [message for message in messages if "canopy height" in message]
+        assert line.startswith(f"{path}: canopy height h from the crop table (0.234 to 1.879 m at the SCOPE times")
+        assert line.endswith("scope.canopy_height_m (1 m) is not used")
+    else:
+        assert "h" not in prepared  # only the energy balance reads a canopy height
+        assert not any("canopy height" in message for message in messages)
+
+
+def test_a_canopy_as_tall_as_the_flux_measurement_height_is_an_error(measured_with_height, forcing, scope_assets):
+    path, arrays, _, biophysics = measured_with_height
+    settings = inputs.input_settings({**DEFAULT_CONFIG["scope"], "measurement_height_m": 1.5})
+    day = pd.DatetimeIndex(arrays["measured_dates"])[3] + pd.Timedelta(hours=10)
+    angles = geometry.geometry_at_times(np.asarray([day]), GEOJSON, viewing_zenith=0.0, viewing_azimuth=0.0)
+    with pytest.raises(ValueError) as error:
+        inputs.prepare_inputs(
+            biophysics, forcing, angles, workflow="energy-balance", scope_root=scope_assets, **settings
+        )
+    assert str(error.value) == (
+        f"{path}: the crop table's canopy height reaches 1.879 m, not below scope.measurement_height_m (1.5 m)"
+    )
 
 
 def test_margin_holds_the_nearest_date_and_beyond_it_the_error_names_the_table(measured, forcing, scope_assets):
@@ -204,8 +296,9 @@ def test_missing_inputs_take_the_config_defaults_named_in_one_log_line(measured)
     assert list(arrays["doys"]) == [d.day_of_year for d in pd.DatetimeIndex(arrays["measured_dates"])]
 
 
-def per_pixel_table(path, *, shift_m=0.0, crs_wkt=None, hole=None):
-    """A NetCDF on (time, y, x) at the field grid's pixel centres, each pixel its own LAI."""
+def per_pixel_table(path, *, shift_m=0.0, crs_wkt=None, hole=None, height_cm=False):
+    """A NetCDF on (time, y, x) at the field grid's pixel centres, each pixel its own LAI (and, with
+    ``height_cm``, its own canopy height ``hc`` in cm: 10 cm per unit of LAI)."""
     ys, xs = crop_table.pixel_centres(GRID)
     times = pd.to_datetime(["2021-05-30", "2021-07-01", "2021-09-02"])
     lai = 1.0 + np.arange(3)[:, None, None] + 0.01 * np.arange(16).reshape(1, 4, 4)
@@ -216,6 +309,8 @@ def per_pixel_table(path, *, shift_m=0.0, crs_wkt=None, hole=None):
         {"LAI": (("time", "y", "x"), lai, {"units": "m2 m-2"}), "Cab": (("time", "y", "x"), 10 * lai)},
         coords={"time": times, "y": ys, "x": xs + shift_m},
     ).isel(y=slice(None, None, -1))  # rows south-up: pixels are matched by coordinate, not position
+    if height_cm:
+        dataset["hc"] = (10 * dataset["LAI"]).assign_attrs(units="cm")
     if crs_wkt:
         dataset["spatial_ref"] = xr.DataArray(0, attrs={"crs_wkt": crs_wkt})
     dataset.to_netcdf(path)
@@ -236,6 +331,22 @@ def test_a_per_pixel_netcdf_on_the_field_grid_reaches_each_pixel(tmp_path):
     np.testing.assert_array_equal(post_bio.sel(band="cab").values[inside], 10 * lai[:, inside].T)
     assert np.isnan(post_bio.values[GRID.mask]).all()
     assert "(per pixel), 3 dates 2021-05-30 to 2021-09-02" in lines[0]
+    assert "h" not in biophysics
+
+
+def test_a_per_pixel_canopy_height_reaches_each_pixel(tmp_path):
+    path = tmp_path / "crop.nc"
+    lai = per_pixel_table(path, crs_wkt=GRID.crs_wkt, height_cm=True)
+    settings = table_settings(units={"Cab": "ug cm-2"}, margin_days=0)
+    arrays, lines = crop_table.crop_table_output(
+        path, settings, geojson=GEOJSON, pixel_size_m=20.0, shape=(4, 4), season=SEASON
+    )
+    biophysics = bridged(tmp_path, arrays)
+    inside = ~GRID.mask
+    expected = UNITS.Quantity(10 * lai[:, inside].T, "cm").to("m").magnitude  # (pixel, date)
+    np.testing.assert_array_equal(biophysics["h"].transpose("y", "x", "time").values[inside], expected)
+    assert np.isnan(biophysics["h"].transpose("y", "x", "time").values[GRID.mask]).all()
+    assert "h [cm] (column hc)" in lines[0] and "(Cca = Cab / 4, scope.*)" in lines[1]
 
 
 @pytest.mark.parametrize(
@@ -271,11 +382,28 @@ GOOD = "date,LAI,Cab\n2021-05-20,1.0,30.0\n2021-07-01,3.0,45.0\n2021-09-10,2.0,3
             "Cs",
         ),
         (
-            GOOD.replace("Cab", "Cca"),
-            {"LAI": "1", "Cca": "ug cm-2"},
-            "column 'Cca' is not a crop-state input (Cca is Cab / 4 in scope-rtm's input preparation, for every",
+            GOOD.replace("Cab", "d"),
+            {"LAI": "1"},
+            "column 'd' is not a crop-state input (the input stage sets d = 0.67 h: give the canopy height h); a crop "
+            "table has N, Cab, Cdm, Cw, LAI, ala, Cs, Cca, h (or hc)",
         ),
-        (GOOD.replace("Cab", "hc"), {"LAI": "1"}, "column 'hc' is not a crop-state input (SCOPE's canopy height h"),
+        (GOOD.replace("Cab", "hc"), {"LAI": "1", "hc": "kg"}, "column 'hc': units 'kg' do not convert to h's 'm'"),
+        (GOOD.replace("Cab", "hc"), {"LAI": "1"}, "column 'hc' has no declared units: set retrieval.table.units.hc"),
+        (
+            GOOD.replace("LAI,Cab", "h,hc"),
+            {"h": "m", "hc": "cm"},
+            "columns 'h' and 'hc' are the same input (h); keep one",
+        ),
+        (
+            GOOD.replace("Cab", "hc").replace("45.0", "145.0"),  # centimetres declared as metres
+            {"LAI": "1", "hc": "m"},
+            "h = 145 m on 2021-07-01 is outside 0.01..100 (after conversion to SCOPE's units)",
+        ),
+        (
+            GOOD.replace("Cab", "Cca"),
+            {"LAI": "1", "Cca": "ug"},
+            "column 'Cca': units 'ug' do not convert to Cca's 'ug cm-2'",
+        ),
         (GOOD, {"LAI": "1", "Cab": "m"}, "column 'Cab': units 'm' do not convert to Cab's 'ug cm-2'"),
         (GOOD, {"LAI": "1", "Cab": "ug per leaf"}, "column 'Cab': units 'ug per leaf' do not convert to Cab's"),
         (GOOD, {"LAI": "1"}, "column 'Cab' has no declared units: set retrieval.table.units.Cab (SCOPE's are"),

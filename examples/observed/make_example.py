@@ -13,8 +13,8 @@ Writes, beside this script:
 
 The observations are SCOPE's energy balance on the workflow's own synthetic crop state, but with structural
 settings that differ from those the calibration uses (soil brightness 20% lower), so a calibration against them
-has model error as a real one does. The mean leaf angle of 40 degrees in ``STRUCTURE`` reaches only the runner's
-leaf angle distribution, which scope-rtm's energy balance ignores (it builds each cell's from the ``ala`` input):
+has model error as a real one does. The mean leaf angle of 40 degrees in ``STRUCTURE`` reaches only the
+runner's leaf angle distribution, which scope-rtm's energy balance ignores (it builds each cell's from ``ala``):
 the committed files were made with the crop state's own leaf angles. Setting ``ala`` in the inputs would apply
 it; the files would then have to be made again. The parameters used are in the file's header comment and in ``TRUE_SETTINGS`` below.
 

@@ -1,7 +1,9 @@
 """ARC output -> biophysics on a (y, x, band, time) grid, through arcope's bridge.
 
 An NPZ that carries its values in physical units (``post_bio_physical``: a crop table measured in the field, see
-:mod:`scopecal.crop_table`) is bridged with those values on their own dates, not with ARC's integer coding.
+:mod:`scopecal.crop_table`) is bridged with those values on their own dates, not with ARC's integer coding. The
+inputs such a table may carry beyond ARC's bands (``Cca``, ``h``) become variables of the same name on
+``(y, x, time)``, on the crop state's dates, only when the NPZ has them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import pandas as pd
 import xarray as xr
 from arc_scope.bridge.convert import arc_npz_to_scope_inputs
 from numpy.lib.npyio import NpzFile
+from scope.variables import get_variable_definition
+
+from .crop_table import INPUTS_BEYOND_ARC_BANDS, physical_input_key
 
 BIO_UNITS = {
     "N": "1",
@@ -35,14 +40,17 @@ def bridge_arc_npz(npz_path: str | Path, year: int) -> xr.Dataset:
     """
     post_bio, post_bio_scale = arc_npz_to_scope_inputs(npz_path, year)
     crs = post_bio.rio.crs.to_wkt() if post_bio.rio.crs is not None else ""
+    beyond_bands: dict[str, xr.DataArray] = {}
     with np.load(npz_path, allow_pickle=False) as payload:
         source = str(payload["source"]) if "source" in payload.files else "arc"
         if "post_bio_physical" in payload.files:
             post_bio = physical_crop_state(post_bio, payload)
+            beyond_bands = inputs_beyond_arc_bands(post_bio, payload)
     dataset = xr.Dataset(
         {
             "post_bio": post_bio.drop_vars("spatial_ref", errors="ignore"),
             "post_bio_scale": post_bio_scale.drop_vars("spatial_ref", errors="ignore").rename(band="scale_band"),
+            **beyond_bands,
         }
     )
     dataset["post_bio"].attrs.update(
@@ -81,3 +89,29 @@ def physical_crop_state(decoded: xr.DataArray, payload: NpzFile) -> xr.DataArray
             "margin_days": int(payload["margin_days"]),
         },
     )
+
+
+def inputs_beyond_arc_bands(post_bio: xr.DataArray, payload: NpzFile) -> dict[str, xr.DataArray]:
+    """The inputs beyond ARC's bands that the NPZ carries (``Cca``, ``h``), each on ``(y, x, time)`` with the
+    grid, dates and crop-table attributes of ``post_bio`` (the physical crop state); masked pixels are NaN."""
+    mask = payload["mask"].astype(bool)
+    carried = {}
+    for name in INPUTS_BEYOND_ARC_BANDS:
+        key = physical_input_key(name)
+        if key not in payload.files:
+            continue
+        values = np.full((*mask.shape, post_bio.sizes["time"]), np.nan)
+        values[~mask] = payload[key]
+        definition = get_variable_definition(name)
+        carried[name] = xr.DataArray(
+            values,
+            dims=("y", "x", "time"),
+            coords={"y": post_bio["y"].values, "x": post_bio["x"].values, "time": post_bio["time"].values},
+            name=name,
+            attrs={
+                **post_bio.attrs,
+                "units": definition.units,
+                "long_name": f"{definition.meaning.rstrip('.')} from the crop table",
+            },
+        )
+    return carried

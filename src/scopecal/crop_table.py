@@ -11,6 +11,12 @@ stays readable as an ARC output) and carries the values in SCOPE's units as floa
 (``post_bio_physical`` on the dates ``post_bio_physical_time``); the bridge takes those in place of the decoded
 integers, so every later stage runs unchanged and SCOPE gets the table's values exactly.
 
+A table may also carry two inputs that ARC's bands lack (:data:`INPUTS_BEYOND_ARC_BANDS`): carotenoids ``Cca``,
+which otherwise are Cab / 4 in scope-rtm's input preparation, and canopy height ``h`` (column ``h`` or ``hc``),
+which otherwise is ``scope.canopy_height_m``. Each goes in the NPZ as its own float64 array on the same dates
+(``post_bio_physical_Cca``, ``post_bio_physical_h``: valid pixels, date), only when the table has it; the bridge
+and the input stage carry it to SCOPE in place of the rule it replaces.
+
 ``margin_days`` holds the first and last measurement that many days beyond them: the bridge's dates include a
 node at each end carrying the nearest measurement, so the input stage's interpolation between dates
 (``scopecal.inputs.crop_state_at``) holds it there, and observations in the margin are kept.
@@ -18,7 +24,7 @@ node at each end carrying the nearest measurement, so the input stage's interpol
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 from pathlib import Path
 from tokenize import TokenError
@@ -39,11 +45,16 @@ from .retrieval import FieldGrid, field_grid
 CROP_INPUTS: dict[str, str] = {ARC_BIO_INDICES[index][0]: band for index, band in enumerate(BIO_BANDS)}
 # Per-pixel soil parameters of the BSM soil model, constant in time (ARC retrieves them; a table takes defaults).
 SOIL_INPUTS = ("BSMBrightness", "BSMlat", "BSMlon", "SMC")
-# Why a SCOPE canopy input a user may expect is not a column: the input stage sets it for every crop source.
+# SCOPE inputs a crop table can set that ARC's bands do not carry, each with what sets it when the table lacks it
+# (Cca: scope-rtm's input preparation; h: the config). They travel beside the bands (see physical_input_key) and
+# replace that rule in the input stage.
+INPUTS_BEYOND_ARC_BANDS: dict[str, str] = {"Cca": "Cab / 4", "h": "scope.canopy_height_m"}
+# Column names a field team writes for a SCOPE input (SCOPE's own documentation calls canopy height hc).
+COLUMN_ALIASES: dict[str, str] = {"hc": "h"}
+# Why a SCOPE input a user may expect is not a column: the input stage derives it from one that is.
 SET_OUTSIDE_THE_CROP_STATE = {
-    "Cca": "Cca is Cab / 4 in scope-rtm's input preparation",
-    "h": "h is scope.canopy_height_m",
-    "hc": "SCOPE's canopy height h is scope.canopy_height_m",
+    "d": "the input stage sets d = 0.67 h: give the canopy height h",
+    "z0m": "the input stage sets z0m = 0.123 h: give the canopy height h",
 }
 # Bounds of a plant's values in SCOPE's units, wide enough for any crop: a value outside them is a units or typing
 # slip (Cab in mg m-2 declared as ug cm-2, LAI in percent), not a measurement. PROSPECT's N is 1 for a compact
@@ -56,11 +67,24 @@ PLAUSIBLE_RANGE: dict[str, tuple[float, float]] = {
     "Cs": (0.0, 2.0),
     "N": (1.0, 4.0),
     "ala": (0.0, 90.0),
+    "Cca": (0.0, 50.0),
+    # from a seedling (the energy balance's roughness z0m = 0.123 h needs some canopy) to a tall forest's trees
+    "h": (0.01, 100.0),
 }
 # PROSPECT's Cw is the leaf's water as a thickness of liquid water: a thickness in cm is that many g cm-2.
 LIQUID_WATER_DENSITY = UNITS.Quantity(1.0, "g cm-3")
 # Names of variables that carry a NetCDF file's CRS rather than data (CF grid mapping, rioxarray).
 GRID_MAPPING_NAMES = ("spatial_ref", "crs")
+
+
+def table_inputs() -> list[str]:
+    """Every SCOPE input a crop table can set, in the order error messages list them."""
+    return [*CROP_INPUTS, *INPUTS_BEYOND_ARC_BANDS]
+
+
+def physical_input_key(name: str) -> str:
+    """The retrieval NPZ's key of an input beyond ARC's bands (valid pixels, date), e.g. ``post_bio_physical_h``."""
+    return f"post_bio_physical_{name}"
 
 
 def scope_units(name: str) -> str:
@@ -83,18 +107,31 @@ def to_scope_units(values: np.ndarray, units: str, name: str, where: str) -> np.
 
 
 def check_column_name(name: str, where: str) -> None:
-    """A column must be a SCOPE input that the crop state sets; the error lists those."""
-    if name in CROP_INPUTS:
+    """A column must be a SCOPE input that a crop table sets, or an alias of one; the error lists those."""
+    if name in CROP_INPUTS or name in INPUTS_BEYOND_ARC_BANDS or name in COLUMN_ALIASES:
         return
-    allowed = ", ".join(CROP_INPUTS)
+    allowed = table_columns_text()
     scope_inputs = {variable.name for variable in iter_variables() if variable.kind == "input"}
     if name in SET_OUTSIDE_THE_CROP_STATE:
-        why = f" ({SET_OUTSIDE_THE_CROP_STATE[name]}, for every crop source)"
+        why = f" ({SET_OUTSIDE_THE_CROP_STATE[name]})"
     elif name in scope_inputs:
         why = " (a SCOPE input, but not one the crop state sets)"
     else:
         why = " (not a SCOPE input)"
     raise ValueError(f"{where}: column {name!r} is not a crop-state input{why}; a crop table has {allowed}")
+
+
+def table_columns_text() -> str:
+    """The columns a crop table may have, aliases in brackets: ``N, Cab, ..., Cca, h (or hc)``."""
+    aliases = {name: [alias for alias, target in COLUMN_ALIASES.items() if target == name] for name in table_inputs()}
+    return ", ".join(f"{name} (or {', '.join(aliases[name])})" if aliases[name] else name for name in table_inputs())
+
+
+def check_no_input_twice(columns: list[str], where: str) -> None:
+    """An input may not come both under its name and under an alias (``h`` and ``hc``)."""
+    for alias, name in COLUMN_ALIASES.items():
+        if alias in columns and name in columns:
+            raise ValueError(f"{where}: columns {name!r} and {alias!r} are the same input ({name}); keep one")
 
 
 def measurement_dates(stamps: pd.Series | np.ndarray, where: str) -> pd.DatetimeIndex:
@@ -158,6 +195,7 @@ def read_crop_table(
         dates = measurement_dates(raw["time"].values, f"{path}: time")
         for name in raw.data_vars:
             check_column_name(str(name), str(path))
+        check_no_input_twice([str(name) for name in raw.data_vars], str(path))
         columns = {str(name): raw[name].transpose("time", "y", "x") for name in raw.data_vars}
         declared = {name: units.get(name, variable.attrs.get("units")) for name, variable in columns.items()}
         coords = {"time": dates.values, "y": raw["y"].values, "x": raw["x"].values}
@@ -175,6 +213,7 @@ def read_crop_table(
         data_columns = [column for column in frame.columns if column != date_column]
         for name in data_columns:
             check_column_name(name, str(path))
+        check_no_input_twice(data_columns, str(path))
         columns = {}
         for name in data_columns:
             numbers = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
@@ -191,21 +230,25 @@ def read_crop_table(
         coords = {"time": dates.values}
         crs_wkt = ""
     if not columns:
-        raise ValueError(f"{path}: no crop-state column; a crop table has {', '.join(CROP_INPUTS)}")
+        raise ValueError(f"{path}: no crop-state column; a crop table has {table_columns_text()}")
     unknown = sorted(set(units) - set(columns))
     if unknown:
         raise ValueError(f"{path}: retrieval.table.units names {unknown}, which are not columns of the table")
     converted = {}
-    for name, variable in columns.items():
-        where = f"{path}: column {name!r}"
-        if not declared[name]:
+    for column, variable in columns.items():
+        where = f"{path}: column {column!r}"
+        name = COLUMN_ALIASES.get(column, column)  # SCOPE's name from here on; messages above name the column
+        if not declared[column]:
             raise ValueError(
-                f"{where} has no declared units: set retrieval.table.units.{name} (SCOPE's are {scope_units(name)!r})"
+                f"{where} has no declared units: set retrieval.table.units.{column} (SCOPE's are {scope_units(name)!r})"
             )
-        values = to_scope_units(variable.values, declared[name], name, where)
+        values = to_scope_units(variable.values, declared[column], name, where)
         if "y" not in variable.dims:  # a per-pixel table is checked on the field's pixels (outside: any fill value)
             check_plausible(name, values, dates, str(path))
-        converted[name] = (variable.dims, values, {"units": scope_units(name), "declared_units": declared[name]})
+        attrs = {"units": scope_units(name), "declared_units": declared[column]}
+        if column != name:  # the log names the column as the file does
+            attrs["column"] = column
+        converted[name] = (variable.dims, values, attrs)
     return xr.Dataset(converted, coords=coords, attrs={"crop_table": str(path), "crs_wkt": crs_wkt})
 
 
@@ -299,7 +342,9 @@ def crop_table_arc_output(
     ARC's keys hold the measurement dates inside the season (the geometry stage's overpass days) in ARC's integer
     coding; ``post_bio_physical`` (valid pixels, band, date) holds every measurement in SCOPE's units, float64,
     on ``post_bio_physical_time``, with a node ``margin_days`` before the first and after the last date that holds
-    their values. Inputs the table lacks and the soil take ``defaults``; their names are returned.
+    their values. An input beyond ARC's bands that the table has (``Cca``, ``h``) gets its own array on the same
+    dates, margin nodes included (:func:`physical_input_key`: valid pixels, date). Inputs the table lacks and the
+    soil take ``defaults``; their names are returned.
     """
     check_covers_season(table, season, margin_days)
     dates = pd.DatetimeIndex(table["time"].values)
@@ -318,10 +363,16 @@ def crop_table_arc_output(
         for name in CROP_INPUTS
     ]
     physical = np.stack(bands, axis=0).transpose(2, 0, 1)  # (pixel, band, date), in BIO_BANDS order
+    beyond_bands = {  # (pixel, date)
+        physical_input_key(name): measured[name].T for name in INPUTS_BEYOND_ARC_BANDS if name in measured
+    }
     times = dates
     if margin_days > 0:  # the first and last measurement, held at the margin's ends
         margin = pd.Timedelta(days=margin_days)
         physical = np.concatenate([physical[:, :, :1], physical, physical[:, :, -1:]], axis=2)
+        beyond_bands = {
+            key: np.concatenate([values[:, :1], values, values[:, -1:]], axis=1) for key, values in beyond_bands.items()
+        }
         times = pd.DatetimeIndex([dates[0] - margin, *dates, dates[-1] + margin])
     scales = np.asarray(BIO_SCALES)[None, :, None]
     phenology = np.full((n_valid, 4), np.nan)  # a table has no phenology model (ARC's n0, m0, n1, m1)
@@ -341,16 +392,21 @@ def crop_table_arc_output(
         "measured_dates": dates.as_unit("ns").values,
         "crop_table": np.array(table.attrs["crop_table"]),
         "margin_days": np.array(int(margin_days)),
+        **{key: np.ascontiguousarray(values, dtype=np.float64) for key, values in beyond_bands.items()},
     }
     return arrays, defaulted
 
 
-def defaults_line(path: str | Path, defaulted: list[str], defaults: Mapping[str, float]) -> str:
-    """One log line naming the inputs that take the config's defaults."""
+def defaults_line(
+    path: str | Path, defaulted: list[str], defaults: Mapping[str, float], beyond_bands: Collection[str] = ()
+) -> str:
+    """One log line naming the inputs that take the config's defaults, and the rules for the inputs beyond ARC's
+    bands that the table lacks (``beyond_bands``: those it has)."""
     values = ", ".join(f"{name}={defaults[name]:g}" for name in defaulted)
+    rules = [f"{name} = {rule}" for name, rule in INPUTS_BEYOND_ARC_BANDS.items() if name not in beyond_bands]
     return (
         f"{path}: not in the table, from retrieval.table.defaults: {values}; the other SCOPE inputs as for every crop "
-        "source (Cca = Cab / 4, h = scope.canopy_height_m, scope.*)"
+        f"source ({', '.join([*rules, 'scope.*'])})"
     )
 
 
@@ -380,9 +436,13 @@ def crop_table_output(
     lines = [
         f"{path}: crop state measured in the field ({layout}), {len(dates)} dates {dates[0].date()} to "
         f"{dates[-1].date()}, held {settings['margin_days']} days beyond; "
-        + ", ".join(f"{name} [{table[name].attrs['declared_units']}]" for name in table.data_vars)
+        + ", ".join(
+            f"{name} [{table[name].attrs['declared_units']}]"
+            + (f" (column {table[name].attrs['column']})" if "column" in table[name].attrs else "")
+            for name in table.data_vars
+        )
         + f"; {int((~grid.mask).sum())} of {grid.mask.size} pixels inside the field; exact float64 values beside "
         "ARC's integer coding",
-        defaults_line(path, defaulted, settings["defaults"]),
+        defaults_line(path, defaulted, settings["defaults"], [str(name) for name in table.data_vars]),
     ]
     return arrays, lines

@@ -7,10 +7,16 @@ leaves the last one NaN (arcope then fills it with the field median). Here
 the retrieval is first evaluated at every SCOPE time by day (``crop_state_at``):
 exact on an acquisition day, linear by date between acquisitions; scope-rtm's
 interpolation then changes nothing.
+
+A crop table measured in the field may carry carotenoids ``Cca`` and canopy
+height ``h`` (variables of the biophysics, see :mod:`scopecal.crop_table`).
+They are evaluated at the SCOPE times the same way and replace scope-rtm's
+Cab / 4 and ``scope.canopy_height_m``; without them nothing changes.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,6 +41,10 @@ VALIDATOR_WORKFLOW = {
 }
 THERMAL_TEMPERATURES = ("Tcu", "Tch", "Tsu", "Tsh")
 ENERGY_BALANCE_CONSTANTS = ("Cd", "rwc", "rss", "rbs", "Ca", "Oa", "Vcmax25", "BallBerrySlope")
+# The canopy's aerodynamics follow its height h: zero-plane displacement d and momentum roughness length z0m.
+DISPLACEMENT_PER_HEIGHT = 0.67
+ROUGHNESS_PER_HEIGHT = 0.123
+LOG = logging.getLogger("scopecal")
 
 
 def crop_state_at(post_bio: xr.DataArray, times: np.ndarray) -> xr.DataArray:
@@ -68,6 +78,55 @@ def crop_state_at(post_bio: xr.DataArray, times: np.ndarray) -> xr.DataArray:
         on_acquisition_day, by_day.interp(time=wanted.normalize(), method="linear")
     )
     return state.assign_coords(time=wanted.values)
+
+
+def crop_table_input_at(variable: xr.DataArray, times: np.ndarray, like: xr.DataArray) -> xr.DataArray:
+    """A crop table's input beyond ARC's bands (``Cca``, ``h`` of the biophysics) at the SCOPE ``times``, as
+    :func:`crop_state_at` evaluates the crop state, on the dimensions and coordinates of ``like``."""
+    state = crop_state_at(variable, times).transpose(*like.dims)
+    # join="exact": a SCOPE time or pixel that does not line up with scope-rtm's grid is an error, never a NaN
+    state, _ = xr.align(state, like, join="exact")
+    return xr.DataArray(
+        state.values, dims=like.dims, coords=like.coords, attrs={"crop_table_file": variable.attrs["crop_table_file"]}
+    )
+
+
+def in_field_range(variable: xr.DataArray, field_mask: xr.DataArray) -> str:
+    """``low to high`` of a variable over the field's pixels, for a log line."""
+    inside = variable.where(field_mask.astype(bool))
+    return f"{float(inside.min()):g} to {float(inside.max()):g}"
+
+
+def canopy_height_from_table(
+    variable: xr.DataArray,
+    times: np.ndarray,
+    *,
+    like: xr.DataArray,
+    field_mask: xr.DataArray,
+    canopy_height_m: float,
+    measurement_height_m: float,
+) -> xr.DataArray:
+    """The crop table's canopy height ``h`` at the SCOPE times (see :func:`crop_table_input_at`), logged in one line
+    as the height that replaces ``scope.canopy_height_m``; a canopy that reaches the flux measurement height is an
+    error (the energy balance's aerodynamics take the fluxes above the canopy)."""
+    height = crop_table_input_at(variable, times, like=like)
+    where = variable.attrs["crop_table_file"]
+    tallest = float(height.where(field_mask).max())
+    if tallest >= measurement_height_m:
+        raise ValueError(
+            f"{where}: the crop table's canopy height reaches {tallest:g} m, not below scope.measurement_height_m "
+            f"({measurement_height_m:g} m)"
+        )
+    LOG.info(
+        "%s: canopy height h from the crop table (%s m at the SCOPE times; d = %g h, z0m = %g h); "
+        "scope.canopy_height_m (%g m) is not used",
+        where,
+        in_field_range(height, field_mask),
+        DISPLACEMENT_PER_HEIGHT,
+        ROUGHNESS_PER_HEIGHT,
+        canopy_height_m,
+    )
+    return height
 
 
 def input_settings(scope: Mapping) -> dict:
@@ -137,6 +196,14 @@ def prepare_inputs(
     )
     dataset = dataset.drop_vars("spatial_ref", errors="ignore")
     dataset.attrs = {key: value for key, value in dataset.attrs.items() if key != "atmos_file"}
+    field_mask = biophysics["field_mask"].astype(bool)
+    if "Cca" in biophysics:  # carotenoids measured in the field replace scope-rtm's Cab / 4
+        dataset["Cca"] = crop_table_input_at(biophysics["Cca"], times, like=dataset["Cab"])
+        LOG.info(
+            "%s: Cca from the crop table (%s ug cm-2 at the SCOPE times), not Cab / 4",
+            biophysics["Cca"].attrs["crop_table_file"],
+            in_field_range(dataset["Cca"], field_mask),
+        )
 
     if workflow in ("fluorescence", "energy-balance"):
         dataset["fqe"] = xr.full_like(dataset["LAI"], fqe)
@@ -150,15 +217,25 @@ def prepare_inputs(
     if workflow == "energy-balance":
         for name in ENERGY_BALANCE_CONSTANTS:
             dataset[name] = xr.full_like(dataset["LAI"], energy_balance[name])
-        dataset["h"] = xr.full_like(dataset["LAI"], canopy_height_m)
-        dataset["d"] = 0.67 * dataset["h"]
-        dataset["z0m"] = 0.123 * dataset["h"]
+        if "h" in biophysics:  # canopy height measured in the field replaces scope.canopy_height_m
+            dataset["h"] = canopy_height_from_table(
+                biophysics["h"],
+                times,
+                like=dataset["LAI"],
+                field_mask=field_mask,
+                canopy_height_m=canopy_height_m,
+                measurement_height_m=measurement_height_m,
+            )
+        else:
+            dataset["h"] = xr.full_like(dataset["LAI"], canopy_height_m)
+        dataset["d"] = DISPLACEMENT_PER_HEIGHT * dataset["h"]
+        dataset["z0m"] = ROUGHNESS_PER_HEIGHT * dataset["h"]
         dataset["z"] = xr.full_like(dataset["LAI"], measurement_height_m)
         thermal_grid = default_thermal_wavelengths(device="cpu", dtype=torch.float64).numpy()
         dataset["Esky_lw"] = longwave_sky_spectrum(dataset["Rli"], thermal_grid)
         dataset["Esun_lw"] = xr.zeros_like(dataset["Esky_lw"])
 
-    dataset["field_mask"] = biophysics["field_mask"].astype(bool)
+    dataset["field_mask"] = field_mask
     validate_scope_dataset(dataset, workflow=VALIDATOR_WORKFLOW[workflow])
     check_finite_in_field(dataset)
     dataset = annotate_dataset(dataset)
