@@ -16,7 +16,8 @@ settings that differ from those the calibration uses (soil brightness 20% lower)
 has model error as a real one does. The mean leaf angle of 40 degrees in ``STRUCTURE`` reaches only the
 runner's leaf angle distribution, which scope-rtm's energy balance ignores (it builds each cell's from ``ala``):
 the committed files were made with the crop state's own leaf angles. Setting ``ala`` in the inputs would apply
-it; the files would then have to be made again. The parameters used are in the file's header comment and in ``TRUE_SETTINGS`` below.
+it; the files would then have to be made again. The parameters used are in the file's header comment and in
+``TRUE_SETTINGS`` below.
 
 Run from the repository root (28 minutes on the 2-core machine while it was busy: 2295 energy-balance
 half-hours with 20 fixed iterations each):
