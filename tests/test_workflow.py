@@ -46,19 +46,19 @@ def test_dry_run_plans_the_full_default_dag():
         "geometry": 1,
         "inputs": 4,
         "forward": 4,
-        # 4 problems x 2 observation sets; 7 optimizers on the two cheap problems, on the energy balance ones 2 on
-        # the noise-free set and 1 on the noisy one
-        "truth": 4,
-        "twin": 8,
-        "calibrate": 2 * 7 + 2 * 7 + 2 * (2 + 1),
+        # 3 problems x 2 observation sets; 7 optimizers on the two cheap problems, on the energy balance 2 on the
+        # noise-free set and 1 on the noisy one
+        "truth": 3,
+        "twin": 6,
+        "calibrate": 2 * 7 + 2 * 7 + 2 + 1,
         "summary": 1,
         # figures and tables: one job per calibration job, per (problem, observation set), per problem, and one
-        "job_figures": 34,
-        "experiment": 8,
-        "sensitivity": 4,
+        "job_figures": 31,
+        "experiment": 6,
+        "sensitivity": 3,
         "profiles": 1,
         "all": 1,
-        "total": 107,
+        "total": 95,
     }
 
 

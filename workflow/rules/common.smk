@@ -215,7 +215,7 @@ def validation_outputs():
             outputs.append(f"{CALIBRATION_DIR.format(**job)}/validation.json")
             outputs += [
                 f"{FIGURES_DIR}/{{optimizer}}/{{start}}/{kind}.{ext}".format(**job)
-                for kind in ("timeseries", "scatter", "residuals")
+                for kind in ("timeseries", "scatter", "residuals", "validation_period")
                 for ext in ("png", "svg")
             ]
     return outputs
