@@ -55,7 +55,11 @@ result.update(
     # observations left out before the fit: SCOPE gave no usable value there (at the truth, or at the first start)
     unsolved_observations_excluded=int(observations.attrs.get("unsolved_cells", 0)),
     # a tower's latent and sensible heat: which closure was fitted, and the measured fluxes' closure fraction
-    **{key: value for key, value in observations.attrs.items() if key.startswith(("closure_", "dropped_"))},
+    **{
+        key: value.item() if hasattr(value, "item") else value  # NetCDF attributes come back as numpy scalars
+        for key, value in observations.attrs.items()
+        if key.startswith(("closure_", "dropped_"))
+    },
 )
 log.info(
     "stopped: %s; final misfit %.6g after %d evaluations (%d with gradient)",
