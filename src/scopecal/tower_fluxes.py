@@ -43,6 +43,14 @@ def first_present(candidates: Sequence[str], available: Sequence[str]) -> str | 
     return next((name for name in candidates if name in available), None)
 
 
+def required_column(candidates: Sequence[str], available: Sequence[str], needs: str, target: str) -> str:
+    """The first of ``candidates`` the file has; an error saying who ``needs`` them and what the file has."""
+    name = first_present(candidates, available)
+    if name is None:
+        raise ValueError(f"{needs} {' or '.join(candidates)} for {target}; the file has {list(available)}")
+    return name
+
+
 def closure_settings(closure: Mapping[str, Any] | None) -> dict[str, Any]:
     settings = {"method": "measured", "window_days": DEFAULT_WINDOW_DAYS, **(closure or {})}
     if settings["method"] not in CLOSURES:
@@ -64,21 +72,10 @@ def preset_variables(
         entry = dict(entry)
         preset = PRESET_FLUXES.get(file_format, {}).get(target)
         if preset is not None and not entry.get("name"):
-            measured = first_present(preset[0], available)
-            if measured is None:
-                raise ValueError(
-                    f"{where}: the {file_format} format expects {' or '.join(preset[0])} for {target}; "
-                    f"the file has {list(available)}"
-                )
+            measured = required_column(preset[0], available, f"{where}: the {file_format} format expects", target)
             entry["name"] = measured
             if closure["method"] == "corrected":
-                corrected = first_present(preset[1], available)
-                if corrected is None:
-                    raise ValueError(
-                        f"{where}: closure corrected needs {' or '.join(preset[1])} for {target}; "
-                        f"the file has {list(available)}"
-                    )
-                entry["name"] = corrected
+                entry["name"] = required_column(preset[1], available, f"{where}: closure corrected needs", target)
             entry.setdefault("units", FLUX_UNITS)
             flag = measured + PRESET_QUALITY_SUFFIX[file_format]
             if "quality" not in entry and flag in available:
