@@ -17,8 +17,6 @@ from arc_scope.bridge.convert import arc_npz_to_scope_inputs
 from numpy.lib.npyio import NpzFile
 from scope.variables import get_variable_definition
 
-from .crop_table import INPUTS_BEYOND_ARC_BANDS, physical_input_key
-
 BIO_UNITS = {
     "N": "1",
     "cab": "ug cm-2",
@@ -28,6 +26,15 @@ BIO_UNITS = {
     "ala": "degree",
     "cbrown": "1",
 }
+
+
+# The inputs a crop table may carry beyond ARC's bands (scopecal.crop_table), and what they replace otherwise
+INPUTS_BEYOND_ARC_BANDS: dict[str, str] = {"Cca": "Cab / 4", "h": "scope.canopy_height_m"}
+
+
+def physical_input_key(name: str) -> str:
+    """The retrieval NPZ's key of an input beyond ARC's bands (valid pixels, date), e.g. ``post_bio_physical_h``."""
+    return f"post_bio_physical_{name}"
 
 
 def bridge_arc_npz(npz_path: str | Path, year: int) -> xr.Dataset:

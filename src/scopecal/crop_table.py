@@ -38,6 +38,7 @@ from pint.errors import PintError
 from pyproj import CRS
 from scope.variables import get_variable_definition, iter_variables
 
+from .bridge import INPUTS_BEYOND_ARC_BANDS, physical_input_key
 from .retrieval import FieldGrid, field_grid
 
 # The SCOPE inputs the input stage takes from the crop state: scope-rtm's input preparation reads the bridge's
@@ -48,7 +49,6 @@ SOIL_INPUTS = ("BSMBrightness", "BSMlat", "BSMlon", "SMC")
 # SCOPE inputs a crop table can set that ARC's bands do not carry, each with what sets it when the table lacks it
 # (Cca: scope-rtm's input preparation; h: the config). They travel beside the bands (see physical_input_key) and
 # replace that rule in the input stage.
-INPUTS_BEYOND_ARC_BANDS: dict[str, str] = {"Cca": "Cab / 4", "h": "scope.canopy_height_m"}
 # Column names a field team writes for a SCOPE input (SCOPE's own documentation calls canopy height hc).
 COLUMN_ALIASES: dict[str, str] = {"hc": "h"}
 # Why a SCOPE input a user may expect is not a column: the input stage derives it from one that is.
@@ -80,11 +80,6 @@ GRID_MAPPING_NAMES = ("spatial_ref", "crs")
 def table_inputs() -> list[str]:
     """Every SCOPE input a crop table can set, in the order error messages list them."""
     return [*CROP_INPUTS, *INPUTS_BEYOND_ARC_BANDS]
-
-
-def physical_input_key(name: str) -> str:
-    """The retrieval NPZ's key of an input beyond ARC's bands (valid pixels, date), e.g. ``post_bio_physical_h``."""
-    return f"post_bio_physical_{name}"
 
 
 def scope_units(name: str) -> str:
