@@ -29,7 +29,7 @@ from pyproj import CRS, Transformer
 from scipy.constants import Stefan_Boltzmann
 from scope.variables import get_variable_definition
 
-from .forward import solved
+from .forward import run_forward, solved
 from .geometry import geometry_at_times, sun_elevation
 from .inputs import prepare_inputs
 from .problems import Problem, Target
@@ -52,6 +52,7 @@ from .tower_fluxes import (
     flux_terms,
     preset_variables,
 )
+from .twin import with_parameters
 from .weather import usable_weather_times
 
 # scope-rtm 0.4.13's registry gives these wavelength-integrated radiances a spectral unit
@@ -544,31 +545,41 @@ def file_observations(
     for target in names:
         dataset[target] = matched[target].where(valid)
         dataset[f"sigma_{target}"] = matched[f"sigma_{target}"].where(valid)
-    # a footprint observation is one value a time, modelled by the weighted mean of its pixels
-    per_observation = 1 if footprint is None else int((footprint > 0).sum())
-    fitted_observations, held_observations = int(fitted.sum()) // per_observation, int(held.sum()) // per_observation
     if footprint is not None:
         dataset["footprint_weight"] = footprint
+    counts = observation_counts(dataset)
     dataset.attrs.update(
-        observation_set=file_set.name,
-        source="file",
-        source_file=str(file_set.path),
-        **closure,
-        **dropped,
-        observed_cells=fitted_observations,
-        holdout_cells=held_observations,
-        # with the declared sigmas right, the misfit at the best parameters is about half the residual count
-        baseline_misfit=0.5 * len(names) * fitted_observations,
+        observation_set=file_set.name, source="file", source_file=str(file_set.path), **closure, **dropped, **counts
     )
     note(
         "%s: %d observations fitted, %d held out, at %d times%s",
         file_set.name,
-        fitted_observations,
-        held_observations,
+        counts["observed_cells"],
+        counts["holdout_cells"],
         dataset.sizes["time"],
-        "" if footprint is None else f", each the weighted mean of {per_observation} pixels",
+        "" if footprint is None else f", each the weighted mean of {cells_per_observation(dataset)} pixels",
     )
     return dataset
+
+
+def cells_per_observation(dataset: xr.Dataset) -> int:
+    """Cells behind one observation: a footprint observation is one value a time, modelled by the weighted mean
+    of its pixels; otherwise one cell."""
+    weight = dataset.data_vars.get("footprint_weight")
+    return 1 if weight is None else int((weight > 0).sum())
+
+
+def observation_counts(dataset: xr.Dataset) -> dict[str, float | int]:
+    """A file set's fitted and held-out observations, and its baseline misfit."""
+    per_observation = cells_per_observation(dataset)
+    fitted = int(dataset["observed"].sum()) // per_observation
+    n_targets = sum(1 for name in dataset.data_vars if name.startswith("sigma_"))
+    return {
+        "observed_cells": fitted,
+        "holdout_cells": int(dataset["holdout"].sum()) // per_observation,
+        # with the declared sigmas right, the misfit at the best parameters is about half the residual count
+        "baseline_misfit": 0.5 * n_targets * fitted,
+    }
 
 
 def exclude_unsolved(
@@ -579,25 +590,18 @@ def exclude_unsolved(
     nor scored. A footprint observation goes if any of its pixels is unsolved. Counted in ``unsolved_cells``."""
     usable = solved(outputs)
     weight = observations.data_vars.get("footprint_weight")
-    per_observation = 1
     if weight is not None:
         usable = usable.where(weight > 0, True).all(("y", "x")).broadcast_like(usable)
-        per_observation = int((weight > 0).sum())
+    per_observation = cells_per_observation(observations)
     valid = observations["observed"] | observations["holdout"]
     dropped = int((valid & ~usable).sum()) // per_observation
     result = observations.assign(observed=observations["observed"] & usable, holdout=observations["holdout"] & usable)
-    fitted = int(result["observed"].sum()) // per_observation
-    if fitted == 0:
+    counts = observation_counts(result)
+    if counts["observed_cells"] == 0:
         raise ValueError(
             f"{observations.attrs.get('source_file')}: SCOPE solved none of the fitted observations at {at}"
         )
-    n_targets = sum(1 for name in observations.data_vars if name.startswith("sigma_"))
-    result.attrs.update(
-        observed_cells=fitted,
-        holdout_cells=int(result["holdout"].sum()) // per_observation,
-        baseline_misfit=0.5 * n_targets * fitted,
-        unsolved_cells=dropped,
-    )
+    result.attrs.update(**counts, unsolved_cells=dropped)
     worst = float(outputs["max_error"].where(valid).max()) if "max_error" in outputs else float("nan")
     log.info(
         "%s: %d of %d observations dropped: SCOPE gave no usable value at %s (worst energy-balance residual "
@@ -609,6 +613,30 @@ def exclude_unsolved(
         worst,
     )
     return result
+
+
+def exclude_unsolved_at_start(
+    observations: xr.Dataset,
+    inputs: xr.Dataset,
+    problem: Problem,
+    *,
+    scope_root: str | Path,
+    run: Mapping[str, Any],
+    log: logging.Logger = LOG,
+) -> xr.Dataset:
+    """For the energy balance, :func:`exclude_unsolved` with SCOPE at the problem's first start (``run``:
+    device, dtype, chunk_size); the other workflows always give a value, and their observations stay as they are."""
+    if problem.workflow != "energy-balance":
+        return observations
+    start = dict(zip(problem.names, map(float, problem.start(0)), strict=True))
+    at_start = run_forward(
+        with_parameters(inputs, start),
+        problem.workflow,
+        scope_root=scope_root,
+        output_vars=[t.name for t in problem.targets] + ["converged", "max_error"],
+        **run,
+    )
+    return exclude_unsolved(observations, at_start, at=f"the first start {start}", log=log)
 
 
 def prepare_file_set(

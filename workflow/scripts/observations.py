@@ -1,13 +1,11 @@
 import xarray as xr
 
 from scopecal.config import field_geojson
-from scopecal.forward import run_forward
 from scopecal.inputs import input_settings
 from scopecal.logs import log_to
 from scopecal.netcdf import write_netcdf
-from scopecal.observations import FileSet, exclude_unsolved, prepare_file_set
+from scopecal.observations import FileSet, exclude_unsolved_at_start, prepare_file_set
 from scopecal.problems import problem_from_config
-from scopecal.twin import with_parameters
 
 log = log_to(snakemake.log[0])
 params = snakemake.params
@@ -29,18 +27,9 @@ with (
         log=log,
         **params.viewing,
     )
-if problem.workflow == "energy-balance":
-    start = dict(zip(problem.names, map(float, problem.start(0)), strict=True))
-    at_start = run_forward(
-        with_parameters(inputs, start),
-        problem.workflow,
-        scope_root=snakemake.input.assets,
-        device=params.run["device"],
-        dtype=params.run["dtype"],
-        chunk_size=params.run["chunk_size"],
-        output_vars=[t.name for t in problem.targets] + ["converged", "max_error"],
-    )
-    observations = exclude_unsolved(observations, at_start, at=f"the first start {start}", log=log)
+observations = exclude_unsolved_at_start(
+    observations, inputs, problem, scope_root=snakemake.input.assets, run=params.run, log=log
+)
 write_netcdf(observations, snakemake.output.observations, dict(params.items()))
 write_netcdf(inputs, snakemake.output.inputs, dict(params.items()))
 log.info("%s inputs at %d times: %s", problem.workflow, inputs.sizes["time"], dict(inputs.sizes))
