@@ -166,6 +166,12 @@ def test_daily_means_at_midday(chain, tmp_path):  # noqa: F811
             {},
             r"units 'W m-2' do not convert to F740's 'W m-2 um-1 sr-1'",
         ),
+        (  # a malformed units string: one line, not pint's parser error
+            dict(variables={"F740": {"name": "SIF", "units": "mW m-2 nm-1 (sr"}}),
+            LOCAL,
+            {},
+            r"units 'mW m-2 nm-1 \(sr' do not convert to F740's",
+        ),
         (dict(time={"column": "timestamp"}), LOCAL, {}, r"carry no UTC offset; declare their zone with time.timezone"),
         (dict(location={"lat": 50.0, "lon": 4.0}), LOCAL, {}, r"the point lat=50.0, lon=4.0 .* is outside the field"),
         (

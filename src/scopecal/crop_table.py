@@ -27,19 +27,18 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import date
 from pathlib import Path
-from tokenize import TokenError
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from arc_scope.bridge.parameter_map import ARC_BIO_INDICES, BIO_BANDS, BIO_SCALES, SCALE_BANDS
 from cf_xarray.units import units as UNITS
-from pint.errors import PintError
 from pyproj import CRS
 from scope.variables import get_variable_definition, iter_variables
 
 from .bridge import INPUTS_BEYOND_ARC_BANDS, physical_input_key
 from .retrieval import FieldGrid, field_grid
+from .tower_weather import UNIT_ERRORS
 
 # The SCOPE inputs the input stage takes from the crop state: scope-rtm's input preparation reads the bridge's
 # bands, and arcope's ARC_BIO_INDICES names the SCOPE input of each band. A crop table can set these.
@@ -96,8 +95,7 @@ def to_scope_units(values: np.ndarray, units: str, name: str, where: str) -> np.
         if name == "Cw" and quantity.check("[length]"):
             quantity = quantity * LIQUID_WATER_DENSITY
         return np.asarray(quantity.to(wanted).magnitude, dtype=float)
-    except (PintError, ValueError, AssertionError, TokenError) as error:
-        # pint's parser lets AssertionError ("-") and TokenError (unbalanced brackets) through on malformed strings
+    except UNIT_ERRORS as error:
         raise ValueError(f"{where}: units {units!r} do not convert to {name}'s {wanted!r} ({error})") from None
 
 

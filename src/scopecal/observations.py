@@ -24,7 +24,6 @@ import shapely
 import xarray as xr
 from arc_scope.utils.io import load_geojson_centroid
 from cf_xarray.units import units as UNITS
-from pint.errors import DimensionalityError, UndefinedUnitError
 from pyproj import CRS, Transformer
 from scipy.constants import Stefan_Boltzmann
 from scope.variables import get_variable_definition
@@ -52,6 +51,7 @@ from .tower_fluxes import (
     flux_terms,
     preset_variables,
 )
+from .tower_weather import UNIT_ERRORS
 from .twin import with_parameters
 from .weather import usable_weather_times
 
@@ -167,7 +167,7 @@ def convert(values: xr.DataArray, units: str, target: str, where: str) -> xr.Dat
             kelvin = quantity.to("K").magnitude
             return values.copy(data=Stefan_Boltzmann * kelvin**4)
         return values.copy(data=quantity.to(wanted).magnitude)
-    except (DimensionalityError, UndefinedUnitError, ValueError) as error:
+    except UNIT_ERRORS as error:
         raise ValueError(f"{where}: units {units!r} do not convert to {target}'s {wanted!r} ({error})") from None
 
 

@@ -271,6 +271,11 @@ def lacking_reason(spec: WeatherFile, lacking: list[str], available: Sequence[st
 # --- values ------------------------------------------------------------------------------------------------
 
 
+# what pint raises on units that do not convert or do not parse (its parser lets AssertionError, for "-", and
+# TokenError, for unbalanced brackets, through)
+UNIT_ERRORS = (PintError, ValueError, AssertionError, TypeError, TokenError)
+
+
 def to_units(values: np.ndarray, units: str | None, wanted: str, where: str) -> np.ndarray:
     """``values`` in ``units`` (None: already ``wanted``) converted to ``wanted``; untouched when they are the same
     unit, so a file in SCOPE's units reads bit for bit as before."""
@@ -280,7 +285,7 @@ def to_units(values: np.ndarray, units: str | None, wanted: str, where: str) -> 
         if UNITS.Unit(units) == UNITS.Unit(wanted):
             return values
         return np.asarray(UNITS.Quantity(values, units).to(wanted).magnitude, dtype=float)
-    except (PintError, ValueError, AssertionError, TypeError, TokenError) as error:  # pint's parser raises all
+    except UNIT_ERRORS as error:
         raise ValueError(f"{where}: units {units!r} do not convert to {wanted!r} ({error})") from None
 
 
