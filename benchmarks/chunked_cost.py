@@ -169,7 +169,7 @@ def measure(args: argparse.Namespace) -> None:
     result.update(
         peak_mib=peak_mib,
         chunk_size=objective.chunk_size,
-        nonconverged=evaluation.nonconverged_cells,
+        unsolved=evaluation.unsolved_cells,
         maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     print(json.dumps(result))
@@ -219,14 +219,14 @@ def report(workflow: str, runs: Runs) -> None:
     rows = sorted((key, result) for key, result in runs.results.items() if key[0] == workflow)
     print(f"\n{workflow}: targets {', '.join(PROBLEMS[workflow]['targets'])}; parameters ", end="")
     print(f"{', '.join(PROBLEMS[workflow]['parameters'])}; chunks of {forward.CHUNK_SIZE[workflow]} cells")
-    header = "cells  path      options  value ms/cell (wall)  value+grad ms/cell (wall)  peak MiB  non-conv."
+    header = "cells  path      options  value ms/cell (wall)  value+grad ms/cell (wall)  peak MiB  unsolved "
     print(header + "\n" + "-" * len(header))
     for (_, cells, path, options), r in rows:
         value, gradient = r["value"], r["gradient"]
         print(
             f"{cells:>5}  {path:<8}  {options:<7}  {value['cpu_ms_per_cell']:>8.2f} ({value['wall_ms_per_cell']:>7.2f})"
             f"  {gradient['cpu_ms_per_cell']:>13.2f} ({gradient['wall_ms_per_cell']:>7.2f})"
-            f"  {r['peak_mib']:>8.0f}  {r['nonconverged']:>9}"
+            f"  {r['peak_mib']:>8.0f}  {r['unsolved']:>9}"
         )
     chunked = {cells: runs.results[(workflow, cells, "chunked", "default")] for cells in SIZES}
     small, large = chunked[SIZES[0]], chunked[SIZES[-1]]

@@ -52,9 +52,9 @@ def fit_table(held_out=HELD_OUT, constant_observation: bool = False) -> xr.Datas
         final = observed + 5.0 + np.where(np.arange(TIMES.size) % 2, 2.0, -2.0)
         final[NAN_CALIBRATED] = np.nan
         starting[target], calibrated[target] = cube(start), cube(final)
-    converged = np.ones(TIMES.size)
-    converged[UNCONVERGED_AT_START] = 0
-    starting["converged"], calibrated["converged"] = cube(converged), cube(np.ones(TIMES.size))
+    energy_error = np.full(TIMES.size, 0.9)  # W m-2
+    energy_error[UNCONVERGED_AT_START] = 1e16
+    starting["max_error"], calibrated["max_error"] = cube(energy_error), cube(np.full(TIMES.size, 2.5))
     problem = problems.problem_from_config(
         "eb",
         {

@@ -90,7 +90,7 @@ def assert_same_evaluations(chunked, whole, u, derivatives=(None, "gradient", "j
         evaluations[derivative] = a
         np.testing.assert_allclose(a.residuals, b.residuals, rtol=1e-10, atol=0)
         np.testing.assert_allclose(a.misfit, b.misfit, rtol=1e-10)
-        assert a.failed == b.failed and a.nonconverged_cells == b.nonconverged_cells
+        assert a.failed == b.failed and a.unsolved_cells == b.unsolved_cells
         if derivative == "gradient":
             np.testing.assert_allclose(a.gradient, b.gradient, rtol=1e-10)
         if derivative == "jacobian":

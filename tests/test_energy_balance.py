@@ -61,7 +61,7 @@ def test_a_cell_gives_the_same_alone_and_in_any_batch(energy_inputs, scope_asset
 
 def test_a_calm_half_hour_is_left_out_of_the_twin_and_counted(calm_day):
     calm, problem, truth = calm_day
-    unsolved = ~forward.solved(truth[["F740", "lEtot", "converged"]])
+    unsolved = ~forward.solved(truth[["F740", "lEtot", "max_error"]])
     inside = calm["field_mask"].values.astype(bool)
     assert unsolved.values[inside][:, 1].any() and not unsolved.values[inside][:, [0, 2, 3]].any()
     observed = twin.observe(truth, problem, problem.observation_set("clean"), calm["field_mask"], seed=1)

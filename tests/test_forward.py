@@ -63,19 +63,22 @@ def test_cells_outside_the_field_come_back_nan(chain, scope_assets):  # noqa: F8
     assert outputs.attrs["torch_device"] == "cpu"
 
 
-def test_non_converged_cells_are_reported():
-    converged = xr.DataArray(
-        np.array([[[1.0, 0.0]]]),
+def test_unsolved_cells_are_reported():
+    """A cell is solved within SOLVED_ENERGY_ERROR (10 W m-2), above scope-rtm's 1 W m-2 where it stops iterating:
+    a cell cycling at 3 W m-2 is a solution, one at 12.5 W m-2 is not, and is named; NaN (outside the field) is
+    not a solution either, and not named."""
+    energy_error = xr.DataArray(
+        np.array([[[3.0, 12.5, np.nan]]]),
         dims=("y", "x", "time"),
-        coords={"time": np.array(["2021-06-01T10:07", "2021-07-01T10:09"], "datetime64[ns]")},
+        coords={"time": np.array(["2021-06-01T10:07", "2021-07-01T10:09", "2021-07-02T10:09"], "datetime64[ns]")},
     )
-    outputs = xr.Dataset({"converged": converged, "counter": converged * 0 + 100, "max_error": converged * 0 + 7.5})
+    outputs = xr.Dataset({"max_error": energy_error, "counter": energy_error * 0 + 20, "lEtot": energy_error * 0})
     lines = forward.report_convergence(outputs)
     assert lines == [
-        "energy balance did not converge at pixel (y=0, x=0), 2021-07-01T10:09: energy error 7.5 W m-2 "
-        "after 100 iterations"
+        "energy balance unsolved at pixel (y=0, x=0), 2021-07-01T10:09: energy error 12.5 W m-2 after 20 iterations"
     ]
-    assert forward.report_convergence(outputs.drop_vars("converged")) == []
+    assert forward.solved(outputs).values.ravel().tolist() == [True, False, False]
+    assert forward.report_convergence(outputs.drop_vars("max_error")) == []
 
 
 def test_auto_device_is_cpu_without_a_gpu():

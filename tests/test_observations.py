@@ -271,11 +271,11 @@ def test_a_cell_scope_did_not_solve_reaches_no_score():
         coords=coords,
     )
 
-    def model(values, converged):
+    def model(values, energy_error):
         return xr.Dataset(
             {
                 "lEtot": (("y", "x", "time"), np.array(values).reshape(shape)),
-                "converged": (("y", "x", "time"), np.array(converged).reshape(shape)),
+                "max_error": (("y", "x", "time"), np.array(energy_error).reshape(shape)),
             },
             coords=coords,
         )
@@ -289,8 +289,8 @@ def test_a_cell_scope_did_not_solve_reaches_no_score():
             "observations": {"clean": {}},
         },
     )
-    start = model([330.0, 2e16, 330.0, 330.0], [1, 0, 1, 1])
-    calibrated = model([300.0, 300.0, np.nan, 310.0], [1, 1, 1, 1])
+    start = model([330.0, 2e16, 330.0, 330.0], [0.5, 3e16, 0.5, 0.5])
+    calibrated = model([300.0, 300.0, np.nan, 310.0], [0.5, 3.0, 0.5, 0.5])  # 3 W m-2: solved
     table = holdout.fit_table(observed, start, calibrated, problem)
     assert table["start_solved"].values.tolist() == [True, False, True, True]
     assert table["calibrated_solved"].values.tolist() == [True, True, False, True]

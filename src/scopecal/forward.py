@@ -52,9 +52,15 @@ OUTPUTS = {
 # The energy balance's stopping rule: 20 iterations for every cell. scope-rtm's default iterates a whole call until
 # every cell is within 1 W m-2 (at most 100), so a cell's result depends on the cells that share its call (H by up to
 # 0.75 W m-2 on tower weather, ../shared/notes); a fixed count makes each cell's result its own: chunked, batched
-# and one-by-one runs agree. A cell still more than max_energy_error (1 W m-2) off after 20 iterations is reported
-# not converged. Cost and agreement: benchmarks/energy_balance_rule.py.
+# and one-by-one runs agree. Cost and agreement: benchmarks/energy_balance_rule.py.
 ENERGY_BALANCE_RULE = EnergyBalanceOptions(fixed_iterations=True, max_iter=20)
+# A cell is solved when its energy-balance residual after the rule (output `max_error`) is at most this. scope-rtm
+# stops iterating a cell within 1 W m-2 (its `converged`), but on tower weather some cells cycle at 1-5 W m-2
+# without settling, after 20 iterations as after 100: on the synthetic tower's 211 half-hours, up to 5.1 W m-2 inside
+# the fitted bounds (rss 10-1000, Vcmax25 50-90) and 16 W m-2 at a corner of them. Counting the cycling cells as
+# failures walled the optimisers off from the optimum (at 1 W m-2, then at 5); a cycle of a few W m-2 is a fraction
+# of a flux observation's error (10-20 W m-2), while failing cells reach tens of W m-2 to 1e16.
+SOLVED_ENERGY_ERROR = 10.0  # W m-2
 # Cells per scope-rtm call when scope.chunk_size is null. One call's per-cell cost grows with its size beyond about
 # 100 cells (memory-bound intermediates), and its autograd memory grows with it. Value + gradient per chunk size,
 # float64, one thread, 2-core CPU (busy), ms per cell and peak MiB: fluorescence (600 cells) 36/148 at 25, 26/806 at
@@ -254,24 +260,25 @@ def run_forward(
 
 
 def solved(outputs: xr.Dataset) -> xr.DataArray:
-    """(y, x, time) True where SCOPE gave a usable value: every output finite and, for the energy balance,
-    converged. A non-converged cell's fluxes are not a solution (at low wind they can reach 1e16 W m-2)."""
+    """(y, x, time) True where SCOPE gave a usable value: every output finite and, for the energy balance
+    (``max_error`` among the outputs), a residual within ``SOLVED_ENERGY_ERROR``. An unsolved cell's fluxes are not
+    a solution (at low wind they can reach 1e16 W m-2)."""
     usable = np.isfinite(outputs.to_array()).all("variable")
-    if "converged" in outputs:
-        usable = usable & (outputs["converged"] == 1)
+    if "max_error" in outputs:
+        usable = usable & (outputs["max_error"] <= SOLVED_ENERGY_ERROR)
     return usable.transpose(*STACK_DIMS)
 
 
 def report_convergence(outputs: xr.Dataset) -> list[str]:
-    """One line per energy-balance cell that did not converge (empty for other workflows)."""
-    if "converged" not in outputs:
+    """One line per energy-balance cell left unsolved (empty for other workflows)."""
+    if "max_error" not in outputs:
         return []
-    converged = outputs["converged"].transpose(*STACK_DIMS)
+    unsolved = (outputs["max_error"] > SOLVED_ENERGY_ERROR).transpose(*STACK_DIMS)  # NaN: outside the field
     lines = []
-    for iy, ix, it in np.argwhere(converged.values == 0):
+    for iy, ix, it in np.argwhere(unsolved.values):
         cell = outputs.isel(y=iy, x=ix, time=it)
         lines.append(
-            f"energy balance did not converge at pixel (y={iy}, x={ix}), {str(cell['time'].values)[:16]}: "
+            f"energy balance unsolved at pixel (y={iy}, x={ix}), {str(cell['time'].values)[:16]}: "
             f"energy error {float(cell['max_error']):.3g} W m-2 after {int(cell['counter'])} iterations"
         )
     return lines

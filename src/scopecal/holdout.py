@@ -57,11 +57,11 @@ def on_footprint(observations: xr.Dataset, outputs: list[xr.Dataset]) -> tuple[x
             {
                 name: (variable.where(inside, 0.0) * weight).sum(("y", "x"), skipna=False)
                 for name, variable in dataset.data_vars.items()
-                if name != "converged"
+                if name != "max_error"
             }
         )
-        if "converged" in dataset:
-            means["converged"] = (dataset["converged"].where(inside, 1) == 1).all(("y", "x")).astype(int)
+        if "max_error" in dataset:  # a footprint is solved where each of its cells is
+            means["max_error"] = dataset["max_error"].where(inside, 0.0).max(("y", "x"), skipna=False)
         return means.expand_dims(y=weight["y"].values[[iy]], x=weight["x"].values[[ix]]).transpose("y", "x", "time")
 
     return observations.drop_vars("footprint_weight").isel(pixel), [mean(dataset) for dataset in outputs]
@@ -167,7 +167,7 @@ def assess(
     value at both points (the others are counted in ``unsolved_cells``).
     """
     targets = [t.name for t in problem.targets]
-    outputs = targets + (["converged"] if problem.workflow == "energy-balance" else [])
+    outputs = targets + (["max_error"] if problem.workflow == "energy-balance" else [])
     run = dict(scope_root=scope_root, device=device, dtype=dtype, chunk_size=chunk_size, output_vars=outputs)
     starting = run_forward(with_parameters(inputs, result["parameters_initial"]), problem.workflow, **run)
     calibrated = run_forward(with_parameters(inputs, result["parameters_final"]), problem.workflow, **run)

@@ -23,10 +23,10 @@ import torch
 from scope import ScopeGridRunner
 from scope.energy import EnergyBalanceOptions
 
-from .forward import CHUNK_SIZE, chunk_slices, run_tensors
+from .forward import CHUNK_SIZE, SOLVED_ENERGY_ERROR, chunk_slices, run_tensors
 from .problems import Problem
 
-# a failed evaluation (NaN, or an energy balance that did not converge) is this far from every observation
+# a failed evaluation (NaN, or an energy balance left unsolved) is this far from every observation
 FAILED_RESIDUAL = 1e4
 
 
@@ -38,7 +38,7 @@ class Evaluation:
     gradient: np.ndarray | None = None
     jacobian: np.ndarray | None = None
     failed: bool = False
-    nonconverged_cells: int = 0
+    unsolved_cells: int = 0
     max_energy_error: float | None = None  # W m-2, the worst cell's energy-balance residual (energy balance only)
     model_seconds: float = 0.0
 
@@ -49,7 +49,7 @@ class _Piece(NamedTuple):
     residuals: torch.Tensor  # flat, detached
     derivative: torch.Tensor | None  # gradient of 0.5 ||residuals||^2, or the Jacobian rows
     failed: bool = False
-    nonconverged: int = 0
+    unsolved: int = 0
     max_energy_error: float | None = None
 
 
@@ -99,7 +99,7 @@ class Objective:
         self.observations = torch.as_tensor(observations, dtype=self.dtype, device=self.device)
         self.sigma = torch.as_tensor(sigma, dtype=self.dtype, device=self.device)
         self.targets = [target.name for target in problem.targets]
-        self.outputs = self.targets + (["converged", "max_error"] if problem.workflow == "energy-balance" else [])
+        self.outputs = self.targets + (["max_error"] if problem.workflow == "energy-balance" else [])
         self.background_matrix = (
             torch.as_tensor(problem.background.inverse_sqrt, dtype=self.dtype, device=self.device)
             if problem.background is not None
@@ -118,7 +118,7 @@ class Objective:
         parameters ``cell_u`` (one row per modelled cell).
 
         ``members`` > 1 runs that many parameter sets in one call, stacked along the cell axis. Also
-        returns, per member, whether the evaluation failed, how many cells did not converge and the worst
+        returns, per member, whether the evaluation failed, how many cells were left unsolved and the worst
         cell's energy-balance residual (None without an energy balance).
         """
         observations, sigma = self.observations[rows], self.sigma[rows]
@@ -141,12 +141,12 @@ class Objective:
         model = model.reshape(members, observations.shape[0], self.cells_per_observation, len(self.targets))
         failed_values = ~torch.isfinite(model).reshape(members, -1).all(1).cpu()
         model = model[:, :, 0] if self.weights is None else (model * self.weights[:, None]).sum(2)
-        nonconverged, energy_error = torch.zeros(members, dtype=torch.long), None
-        if "converged" in outputs:
-            nonconverged = (outputs["converged"].reshape(members, -1) == 0).sum(1).cpu()
+        unsolved, energy_error = torch.zeros(members, dtype=torch.long), None
+        if "max_error" in outputs:
+            unsolved = (~(outputs["max_error"] <= SOLVED_ENERGY_ERROR)).reshape(members, -1).sum(1).cpu()
             energy_error = outputs["max_error"].detach().reshape(members, -1).amax(1).cpu()
-        failed = (nonconverged > 0) | failed_values
-        return (model - observations) / sigma, failed, nonconverged, energy_error
+        failed = (unsolved > 0) | failed_values
+        return (model - observations) / sigma, failed, unsolved, energy_error
 
     def _background_residuals(self, u: torch.Tensor) -> torch.Tensor:
         physical = torch.stack([p.to_physical(u[i]) for i, p in enumerate(self.problem.parameters)])
@@ -178,7 +178,7 @@ class Objective:
         return self._evaluation(
             torch.cat([piece.residuals for piece in pieces]).cpu().numpy(),
             failed,
-            sum(piece.nonconverged for piece in pieces),
+            sum(piece.unsolved for piece in pieces),
             time.perf_counter() - started,
             max_energy_error=max(errors) if errors else None,
             gradient=gradient,
@@ -190,11 +190,11 @@ class Objective:
         n_chunk = len(range(self.n_observations)[rows]) * self.cells_per_observation
         cell_u = u.expand(n_chunk, len(u)).clone().requires_grad_(derivative is not None)
         with torch.set_grad_enabled(derivative is not None):
-            residuals, failed, nonconverged, energy_error = self._model_residuals(cell_u, rows)
+            residuals, failed, unsolved, energy_error = self._model_residuals(cell_u, rows)
         residuals, failed = residuals[0], bool(failed[0])
         derived = None if failed else self._derivative(residuals, cell_u, derivative, self.cells_per_observation)
         energy_error = None if energy_error is None else float(energy_error[0])
-        return _Piece(residuals.detach().reshape(-1), derived, failed, int(nonconverged[0]), energy_error)
+        return _Piece(residuals.detach().reshape(-1), derived, failed, int(unsolved[0]), energy_error)
 
     def _background(self, u: torch.Tensor, derivative: str | None) -> _Piece:
         """The background term as one more piece: a single row whose "targets" are the background components."""
@@ -238,7 +238,7 @@ class Objective:
         members = len(population)
         cell_u = torch.as_tensor(np.asarray(population, dtype=float), dtype=self.dtype, device=self.device)
         with torch.no_grad():
-            residuals, failed, nonconverged, energy_error = self._model_residuals(
+            residuals, failed, unsolved, energy_error = self._model_residuals(
                 cell_u.repeat_interleave(self.n_cells, 0), members=members
             )
             vectors = [residuals[k].reshape(-1) for k in range(members)]
@@ -248,14 +248,14 @@ class Objective:
         errors = [None] * members if energy_error is None else [float(e) for e in energy_error]
         return [
             self._evaluation(v.cpu().numpy(), bool(f), int(n), seconds, max_energy_error=e)
-            for v, f, n, e in zip(vectors, failed, nonconverged, errors, strict=True)
+            for v, f, n, e in zip(vectors, failed, unsolved, errors, strict=True)
         ]
 
     def _evaluation(
         self,
         values: np.ndarray,
         failed: bool,
-        nonconverged: int,
+        unsolved: int,
         seconds: float,
         max_energy_error: float | None = None,
         **derivatives,
@@ -268,7 +268,7 @@ class Objective:
             misfit=0.5 * float(values @ values),
             target_norms={name: float(np.linalg.norm(norms[:, i])) for i, name in enumerate(self.targets)},
             failed=failed,
-            nonconverged_cells=nonconverged,
+            unsolved_cells=unsolved,
             max_energy_error=max_energy_error,
             model_seconds=seconds,
             **derivatives,

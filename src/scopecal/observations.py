@@ -586,7 +586,7 @@ def exclude_unsolved(
     observations: xr.Dataset, outputs: xr.Dataset, *, at: str, log: logging.Logger = LOG
 ) -> xr.Dataset:
     """The observations without those where SCOPE gave no usable value in ``outputs`` (SCOPE at ``at``): an
-    energy balance that did not converge there (at low wind its fluxes can reach 1e16 W m-2) is neither fitted
+    energy balance left unsolved there (at low wind its fluxes can reach 1e16 W m-2) is neither fitted
     nor scored. A footprint observation goes if any of its pixels is unsolved. Counted in ``unsolved_cells``."""
     usable = solved(outputs)
     weight = observations.data_vars.get("footprint_weight")
@@ -633,7 +633,7 @@ def exclude_unsolved_at_start(
         with_parameters(inputs, start),
         problem.workflow,
         scope_root=scope_root,
-        output_vars=[t.name for t in problem.targets] + ["converged", "max_error"],
+        output_vars=[t.name for t in problem.targets] + ["max_error"],
         **run,
     )
     return exclude_unsolved(observations, at_start, at=f"the first start {start}", log=log)

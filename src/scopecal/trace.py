@@ -44,7 +44,7 @@ class Trace:
             self.record_path.unlink()
         fingerprint_path.write_text(fingerprint)
         self.columns = (
-            ["evaluation", "kind", "generation", "misfit", "improved", "failed", "nonconverged_cells"]
+            ["evaluation", "kind", "generation", "misfit", "improved", "failed", "unsolved_cells"]
             + ["max_energy_error", "wall_s"]
             + problem.names
             + [f"norm_{target.name}" for target in problem.targets]
@@ -166,7 +166,7 @@ class TracedObjective:
             "misfit": evaluation.misfit,
             "improved": evaluation.misfit < self.best_misfit,
             "failed": evaluation.failed,
-            "nonconverged_cells": evaluation.nonconverged_cells,
+            "unsolved_cells": evaluation.unsolved_cells,
             "max_energy_error": evaluation.max_energy_error,
             "wall_s": evaluation.model_seconds,
             "target_norms": evaluation.target_norms,

@@ -63,9 +63,9 @@ def observe(
     """
     grid = truth[problem.targets[0].name].transpose("y", "x", "time")
     drawn = observed_cells(field_mask, grid, observation_set)
-    # a cell where SCOPE gave no usable value at the truth (an energy balance that did not converge) has nothing
+    # a cell where SCOPE gave no usable value at the truth (an energy balance left unsolved) has nothing
     # to observe
-    targets = [t.name for t in problem.targets] + (["converged"] if "converged" in truth else [])
+    targets = [t.name for t in problem.targets] + (["max_error"] if "max_error" in truth else [])
     observed = drawn & solved(truth[targets])
     if not bool(observed.any()):
         raise ValueError(f"observation set {observation_set.name}: SCOPE solved none of its cells at the truth")

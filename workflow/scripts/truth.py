@@ -13,7 +13,7 @@ problem = problem_from_config(snakemake.wildcards.problem, snakemake.params.prob
 scope = snakemake.params.scope
 outputs = [target.name for target in problem.targets]
 if problem.workflow == "energy-balance":
-    outputs.append("converged")
+    outputs.append("max_error")
 with xr.open_dataset(snakemake.input.inputs) as inputs:
     truth = run_forward(
         with_parameters(inputs.load(), dict(zip(problem.names, problem.truth, strict=True))),

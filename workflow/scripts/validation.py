@@ -30,9 +30,7 @@ objective = build_objective(inputs, observations, problem, scope_root=snakemake.
 final = [result["parameters_final"][name] for name in problem.names]
 at_fit = objective.evaluate(problem.to_scaled(final), derivative="jacobian")
 if at_fit.failed:
-    log.warning(
-        "SCOPE failed at the calibrated point (%d cells did not converge): no Laplace", at_fit.nonconverged_cells
-    )
+    log.warning("SCOPE failed at the calibrated point (%d cells unsolved): no Laplace", at_fit.unsolved_cells)
 report, table = assess(
     inputs,
     observations,
