@@ -1,0 +1,1 @@
+"""Posteriors of a problem's parameters."""

@@ -1,0 +1,268 @@
+"""Reference posterior samples of a problem's parameters by NUTS (pyro), resumable block by block.
+
+The sampler moves in the unconstrained z of :mod:`.prior`; its potential is misfit(u(z)) - log|du/dz|, with
+the misfit and its gradient from the objective (one model run each; pyro traces no model). An evaluation that
+fails has potential +inf: NUTS ends the trajectory there as divergent and never draws the point.
+
+Each chain is warmed up once (step size and dense mass matrix adapted), then draws come in blocks: each block
+is a fresh NUTS kernel with adaptation off, the warmed-up step size and mass matrix, the previous block's last
+draw as its start, and a random stream seeded from (seed, chain, block). Every finished stage is written to
+``directory`` before the next starts, so a killed run resumes at the first missing block and ends with exactly
+the numbers of an uninterrupted run. Chains run one after another in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pyro
+import torch
+from pyro.infer.mcmc import NUTS
+
+from ..problems import Problem
+from .prior import Prior
+
+if TYPE_CHECKING:  # the objective module loads SCOPE
+    from ..objective import Evaluation
+
+LOG = logging.getLogger("scopecal")
+
+SITE = "z"
+# starting points drawn before a chain gives up finding one where the model runs
+MAX_START_TRIES = 100
+# settings that must match between a run and the stages it resumes from
+SETTINGS = ("seed", "warmup", "block", "target_accept", "max_tree_depth")
+
+
+class _Potential:
+    """pyro's ``potential_fn``: misfit(u(z)) - log|du/dz| of ``{SITE: z}``, counting model evaluations."""
+
+    def __init__(self, objective, prior: Prior) -> None:
+        self.objective = objective
+        self.prior = prior
+        self.evaluations = 0
+        self.gradient_evaluations = 0
+
+    def __call__(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        u, log_jacobian = self.prior.to_box(params[SITE])
+        return _Misfit.apply(u, self) - log_jacobian
+
+    def misfit(self, u: np.ndarray, gradient: bool) -> tuple[float, np.ndarray | None]:
+        self.evaluations += 1
+        self.gradient_evaluations += gradient
+        evaluation: Evaluation = self.objective.evaluate(u, derivative="gradient" if gradient else None)
+        if evaluation.failed:
+            return math.inf, np.zeros_like(u)
+        return evaluation.misfit, evaluation.gradient
+
+
+class _Misfit(torch.autograd.Function):
+    """The objective's misfit of u as a torch function, its gradient computed with the value."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, potential: _Potential) -> torch.Tensor:
+        # pyro asks for the value alone when it only probes a step size: skip the backward pass then
+        misfit, gradient = potential.misfit(u.detach().cpu().numpy(), gradient=ctx.needs_input_grad[0])
+        if gradient is not None:
+            ctx.save_for_backward(torch.as_tensor(gradient, dtype=u.dtype, device=u.device))
+        return u.new_tensor(misfit)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (gradient,) = ctx.saved_tensors
+        return grad_output * gradient, None
+
+
+def _seed(*entropy: int) -> int:
+    return int(np.random.SeedSequence(list(entropy)).generate_state(1)[0])
+
+
+def _save(path: Path, **arrays) -> None:
+    """Write an .npz so that a killed run leaves either the whole file or none."""
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as stream:
+        np.savez(stream, **arrays)
+    os.replace(partial, path)
+
+
+def _run_kernel(
+    kernel: NUTS,
+    potential: _Potential,
+    z: np.ndarray,
+    steps: int,
+    warmup: int,
+    seed: int,
+    inverse_mass_matrix: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """``steps`` NUTS transitions from ``z``, the first ``warmup`` of them adapting; the draws after warmup.
+
+    The kernel is driven directly rather than through ``pyro.infer.MCMC``, which runs ``setup`` (resetting the
+    mass matrix to the identity) right before its first transition and cannot run a warmup without draws.
+    """
+    started, evaluations, gradients = time.perf_counter(), potential.evaluations, potential.gradient_evaluations
+    draws, potentials, n_steps = [], [], []
+    # the caller's random streams stay as they were
+    with torch.random.fork_rng(devices=[]), pyro.validation_enabled(False):
+        torch.manual_seed(seed)
+        kernel.initial_params = {SITE: torch.as_tensor(z, dtype=torch.float64)}
+        kernel.setup(warmup)
+        if inverse_mass_matrix is not None:
+            kernel.mass_matrix_adapter.inverse_mass_matrix = {(SITE,): torch.as_tensor(inverse_mass_matrix)}
+        params = kernel.initial_params
+        for step in range(steps):
+            before = potential.gradient_evaluations
+            params = kernel.sample(params)
+            if step >= warmup:
+                draws.append(params[SITE].detach().numpy().copy())
+                # pyro keeps the current state's potential here and offers no public accessor
+                potentials.append(float(kernel._potential_energy_last))
+                n_steps.append(potential.gradient_evaluations - before)
+        diverging = np.zeros(steps - warmup, dtype=bool)
+        if steps > warmup:  # diagnostics() divides by the number of draws
+            diverging[kernel.diagnostics()["divergences"]] = True
+        result = dict(
+            z=np.array(draws).reshape(-1, len(z)) if steps > warmup else params[SITE].detach().numpy()[None],
+            potential=np.array(potentials),
+            n_steps=np.array(n_steps, dtype=int),
+            diverging=diverging,
+            step_size=np.float64(kernel.step_size),
+            inverse_mass_matrix=kernel.inverse_mass_matrix[(SITE,)].detach().numpy().copy(),
+        )
+        kernel.cleanup()
+    return result | dict(
+        evaluations=potential.evaluations - evaluations,
+        gradient_evaluations=potential.gradient_evaluations - gradients,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _start(potential: _Potential, seed: int, chain: int) -> np.ndarray:
+    """z of a prior draw where the model runs."""
+    rng = np.random.default_rng([seed, chain])
+    for _ in range(MAX_START_TRIES):
+        u = potential.prior.sample(1, rng)[0]
+        if math.isfinite(potential.misfit(u, gradient=False)[0]):
+            return potential.prior.from_box(u)
+    raise RuntimeError(f"chain {chain}: the model failed at {MAX_START_TRIES} prior draws")
+
+
+def _chain(
+    potential: _Potential, directory: Path, chain: int, settings: dict, draws: int
+) -> list[dict[str, np.ndarray]]:
+    """Warmup and the draw blocks of one chain, each read from ``directory`` when an earlier run wrote it."""
+    seed, block = settings["seed"], settings["block"]
+    options = dict(target_accept_prob=settings["target_accept"], max_tree_depth=settings["max_tree_depth"])
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "warmup.npz"
+    if not path.exists():
+        kernel = NUTS(potential_fn=potential, adapt_step_size=True, adapt_mass_matrix=True, full_mass=True, **options)
+        start = _start(potential, seed, chain)
+        warm = _run_kernel(kernel, potential, start, settings["warmup"], settings["warmup"], _seed(seed, chain, 0))
+        _save(path, **warm, **settings)
+        LOG.info("chain %d: warmed up, step size %.3g", chain, warm["step_size"])
+    warm = dict(np.load(path))
+    changed = [name for name in SETTINGS if warm[name] != settings[name]]
+    if changed:
+        raise ValueError(f"{directory} was sampled with other settings ({', '.join(changed)}): use a new directory")
+    blocks, z = [], warm["z"][-1]
+    for index in range(draws // block):
+        path = directory / f"block{index:05d}.npz"
+        if not path.exists():
+            kernel = NUTS(
+                potential_fn=potential,
+                step_size=float(warm["step_size"]),
+                adapt_step_size=False,
+                adapt_mass_matrix=False,
+                full_mass=True,
+                **options,
+            )
+            result = _run_kernel(
+                kernel, potential, z, block, 0, _seed(seed, chain, 1 + index), warm["inverse_mass_matrix"]
+            )
+            _save(path, **result)
+            divergent = result["diverging"].sum()
+            LOG.info("chain %d: block %d of %d, %d divergent", chain, index + 1, draws // block, divergent)
+        blocks.append(dict(np.load(path)))
+        z = blocks[-1]["z"][-1]
+    return [warm, *blocks]
+
+
+def sample_posterior(
+    objective,
+    problem: Problem,
+    directory: str | Path,
+    *,
+    chains: int = 4,
+    warmup: int = 500,
+    draws: int = 1000,
+    block: int = 100,
+    seed: int = 0,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 10,
+) -> az.InferenceData:
+    """NUTS samples of the posterior exp(-misfit(u)) on the box of ``problem``; saved as ``directory/posterior.nc``.
+
+    ``objective``: anything with ``evaluate(u, derivative=None | "gradient") -> Evaluation``. ``draws`` must be
+    a multiple of ``block``; a run with more draws than an earlier one in the same directory extends it.
+    The result's posterior holds the physical values under the parameter names and the scaled ``u``;
+    sample_stats hold ``lp`` (-potential, the log density of z), ``misfit``, ``diverging``, ``n_steps``
+    (gradient evaluations of the draw) and ``step_size``; the posterior's attrs count model ``evaluations``,
+    ``gradient_evaluations`` and wall ``seconds`` per chain (over the whole run, resumed parts included) and
+    ``draw_gradient_evaluations`` (those after warmup).
+    """
+    if draws % block:
+        raise ValueError(f"draws ({draws}) must be a multiple of block ({block})")
+    directory = Path(directory)
+    prior = Prior(problem)
+    settings = dict(seed=seed, warmup=warmup, block=block, target_accept=target_accept, max_tree_depth=max_tree_depth)
+    stages = [
+        _chain(_Potential(objective, prior), directory / f"chain{chain}", chain, settings, draws)
+        for chain in range(chains)
+    ]
+
+    def stat(name: str) -> np.ndarray:
+        """(chain, draw, ...) of a quantity the blocks saved."""
+        return np.stack([np.concatenate([stage[name] for stage in chain[1:]]) for chain in stages])
+
+    u, log_jacobian = (tensor.numpy() for tensor in prior.to_box(torch.as_tensor(stat("z"))))
+    physical = problem.to_physical(np.moveaxis(u, -1, 0))
+    potential = stat("potential")
+    idata = az.from_dict(
+        posterior={name: values for name, values in zip(problem.names, physical, strict=True)} | {"u": u},
+        sample_stats=dict(
+            lp=-potential,
+            misfit=potential + log_jacobian,
+            diverging=stat("diverging"),
+            n_steps=stat("n_steps"),
+            step_size=np.repeat([[float(chain[0]["step_size"])] for chain in stages], draws, axis=1),
+        ),
+        coords={"parameter": problem.names},
+        dims={"u": ["parameter"]},
+    )
+    idata.posterior.attrs.update(
+        problem=problem.name,
+        evaluations=[int(sum(stage["evaluations"] for stage in chain)) for chain in stages],
+        gradient_evaluations=[int(sum(stage["gradient_evaluations"] for stage in chain)) for chain in stages],
+        draw_gradient_evaluations=[int(sum(stage["gradient_evaluations"] for stage in chain[1:])) for chain in stages],
+        seconds=[float(sum(stage["seconds"] for stage in chain)) for chain in stages],
+        **settings,
+    )
+    partial = directory / "posterior.nc.partial"
+    idata.to_netcdf(str(partial))
+    os.replace(partial, directory / "posterior.nc")
+    return idata
+
+
+def diagnostics(idata: az.InferenceData) -> pd.DataFrame:
+    """Per physical parameter: mean, sd, 5% and 95% quantiles, r_hat, ess_bulk and ess_tail (ArviZ's)."""
+    quantiles = {"q5": lambda x: np.quantile(x, 0.05), "q95": lambda x: np.quantile(x, 0.95)}
+    table = az.summary(idata, var_names=["~u"], stat_funcs=quantiles, extend=True, round_to="none")
+    return table[["mean", "sd", "q5", "q95", "r_hat", "ess_bulk", "ess_tail"]]
