@@ -15,7 +15,7 @@ half-hours in calm air (wind 0.3 m s-1, where the stability iteration fails):
 4. the cells not converged (residual above 1 W m-2 at the end), those unsolved (above 10 W m-2: left out of
    every misfit) and the worst residual.
 
-Run from the repository root (about 15 minutes on 2 CPU cores):
+Run from the repository root (about 8 minutes on 2 CPU cores):
 
     python benchmarks/energy_balance_rule.py [--scope-assets ../shared/scope-upstream]
 """
