@@ -21,7 +21,7 @@ acquisitions (24 cells, as benchmarks/objective_vs_arcope.py builds them), repea
 observations at the problem's truth, evaluated at its start point. Observed cells of a season of half-hourly
 observations number about 2,000.
 
-Run from the repository root (about 10 minutes on 2 CPU cores; it writes only to a temporary folder):
+Run from the repository root (about 14 minutes on 2 CPU cores; it writes only to a temporary folder):
 
     python benchmarks/chunked_cost.py [--scope-assets ../shared/scope-upstream]
 
