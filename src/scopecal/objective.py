@@ -111,19 +111,20 @@ class Objective:
         background = len(self.problem.parameters) if self.background_matrix is not None else 0
         return self.observations.numel() + background
 
-    def _model_residuals(
+    def _model(
         self, cell_u: torch.Tensor, rows: slice = slice(None), members: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Weighted residuals (members, observations, targets) of the observations ``rows`` for per-cell scaled
-        parameters ``cell_u`` (one row per modelled cell).
+        """Model values (members, observations, targets) of the observations ``rows`` for per-cell scaled
+        parameters ``cell_u`` (one row per modelled cell), and whether each (member, observation) is usable.
 
-        ``members`` > 1 runs that many parameter sets in one call, stacked along the cell axis. Also
-        returns, per member, whether the evaluation failed, how many cells were left unsolved and the worst
-        cell's energy-balance residual (None without an energy balance).
+        ``members`` > 1 runs that many parameter sets in one call, stacked along the cell axis. An observation is
+        unusable when one of its cells gave a non-finite value or an energy balance left unsolved. Also returns,
+        per member, how many cells were left unsolved and the worst cell's energy-balance residual (None without
+        an energy balance).
         """
-        observations, sigma = self.observations[rows], self.sigma[rows]
         first, last, _ = rows.indices(self.n_observations)
-        cells = slice(first * self.cells_per_observation, last * self.cells_per_observation)
+        n_rows, per_row = last - first, self.cells_per_observation
+        cells = slice(first * per_row, last * per_row)
         tensors = {
             name: tensor[cells].repeat(members, *[1] * (tensor.dim() - 1)) for name, tensor in self.tensors.items()
         }
@@ -138,15 +139,28 @@ class Objective:
             energy_options=self.energy_options,
         )
         model = torch.stack([outputs[name].reshape(-1) for name in self.targets], dim=1)
-        model = model.reshape(members, observations.shape[0], self.cells_per_observation, len(self.targets))
-        failed_values = ~torch.isfinite(model).reshape(members, -1).all(1).cpu()
+        model = model.reshape(members, n_rows, per_row, len(self.targets))
+        usable = torch.isfinite(model).all(3).all(2).cpu()
         model = model[:, :, 0] if self.weights is None else (model * self.weights[:, None]).sum(2)
         unsolved, energy_error = torch.zeros(members, dtype=torch.long), None
         if "max_error" in outputs:
-            unsolved = (~(outputs["max_error"] <= SOLVED_ENERGY_ERROR)).reshape(members, -1).sum(1).cpu()
+            solved = (outputs["max_error"] <= SOLVED_ENERGY_ERROR).reshape(members, n_rows, per_row).cpu()
+            usable &= solved.all(2)
+            unsolved = (~solved).reshape(members, -1).sum(1)
             energy_error = outputs["max_error"].detach().reshape(members, -1).amax(1).cpu()
-        failed = (unsolved > 0) | failed_values
-        return (model - observations) / sigma, failed, unsolved, energy_error
+        return model, usable, unsolved, energy_error
+
+    def _model_residuals(
+        self, cell_u: torch.Tensor, rows: slice = slice(None), members: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Weighted residuals (members, observations, targets) of the observations ``rows`` (see :meth:`_model`).
+
+        Also returns, per member, whether the evaluation failed (an observation not usable), how many cells were
+        left unsolved and the worst cell's energy-balance residual (None without an energy balance).
+        """
+        model, usable, unsolved, energy_error = self._model(cell_u, rows, members)
+        residuals = (model - self.observations[rows]) / self.sigma[rows]
+        return residuals, ~usable.all(1), unsolved, energy_error
 
     def _background_residuals(self, u: torch.Tensor) -> torch.Tensor:
         physical = torch.stack([p.to_physical(u[i]) for i, p in enumerate(self.problem.parameters)])
@@ -189,10 +203,12 @@ class Objective:
         """Residuals of one chunk of observations and their derivative; the chunk's graph is freed on return."""
         n_chunk = len(range(self.n_observations)[rows]) * self.cells_per_observation
         cell_u = u.expand(n_chunk, len(u)).clone().requires_grad_(derivative is not None)
+        # the derivative is taken inside: under the caller's grad mode (off where the NUTS sampler calls from a
+        # torch.autograd.Function) indexing the residuals would cut them from the graph
         with torch.set_grad_enabled(derivative is not None):
             residuals, failed, unsolved, energy_error = self._model_residuals(cell_u, rows)
-        residuals, failed = residuals[0], bool(failed[0])
-        derived = None if failed else self._derivative(residuals, cell_u, derivative, self.cells_per_observation)
+            residuals, failed = residuals[0], bool(failed[0])
+            derived = None if failed else self._derivative(residuals, cell_u, derivative, self.cells_per_observation)
         energy_error = None if energy_error is None else float(energy_error[0])
         return _Piece(residuals.detach().reshape(-1), derived, failed, int(unsolved[0]), energy_error)
 
@@ -201,7 +217,8 @@ class Objective:
         row_u = u.reshape(1, -1).clone().requires_grad_(derivative is not None)
         with torch.set_grad_enabled(derivative is not None):
             residuals = self._background_residuals(row_u[0]).reshape(1, -1)
-        return _Piece(residuals.detach().reshape(-1), self._derivative(residuals, row_u, derivative))
+            derived = self._derivative(residuals, row_u, derivative)
+        return _Piece(residuals.detach().reshape(-1), derived)
 
     @staticmethod
     def _derivative(
@@ -250,6 +267,24 @@ class Objective:
             self._evaluation(v.cpu().numpy(), bool(f), int(n), seconds, max_energy_error=e)
             for v, f, n, e in zip(vectors, failed, unsolved, errors, strict=True)
         ]
+
+    def simulate(self, population: np.ndarray) -> np.ndarray:
+        """Model values (members, observations, targets) in physical units at several scaled points, NaN in the
+        rows of observations SCOPE gave no usable value for (a non-finite output, an energy balance unsolved).
+
+        Members are stacked along the cell axis as in :meth:`evaluate_population`, as many per call as fill one
+        chunk of cells (at least one), so memory stays that of one evaluation however many members there are.
+        """
+        population = np.asarray(population, dtype=float).reshape(-1, len(self.problem.parameters))
+        per_call = max(1, self.chunk_size // self.n_cells)
+        values = [np.empty((0, self.n_observations, len(self.targets)))]
+        with torch.no_grad():
+            for members in chunk_slices(len(population), per_call):
+                batch = torch.as_tensor(population[members], dtype=self.dtype, device=self.device)
+                model, usable, _, _ = self._model(batch.repeat_interleave(self.n_cells, 0), members=len(batch))
+                model = model.masked_fill(~usable[..., None].to(model.device), float("nan"))
+                values.append(model.to("cpu", torch.float64).numpy())
+        return np.concatenate(values)
 
     def _evaluation(
         self,
