@@ -118,7 +118,7 @@ def main() -> None:
         both = (batched["converged"] == 1) & (reference["converged"] == 1)
         accuracy = [np.nanmax(np.abs(batched[k] - reference[k])[both]) for k in ("Htot", "lEtot")]
         failed = batched["converged"] == 0
-        unsolved = ~(batched["max_error"] <= forward.SOLVED_ENERGY_ERROR)
+        unsolved = ~forward.energy_solved(batched["max_error"])
         print(
             f"| {label} | {wall / n_cells:.4f} / {cpu / n_cells:.4f} | "
             + " / ".join(f"{d:.2g}" for d in dependence)

@@ -259,13 +259,18 @@ def run_forward(
     return dataset
 
 
+def energy_solved(max_error):
+    """Where an energy-balance residual (tensor, array or DataArray) is within ``SOLVED_ENERGY_ERROR``; NaN is not."""
+    return max_error <= SOLVED_ENERGY_ERROR
+
+
 def solved(outputs: xr.Dataset) -> xr.DataArray:
     """(y, x, time) True where SCOPE gave a usable value: every output finite and, for the energy balance
     (``max_error`` among the outputs), a residual within ``SOLVED_ENERGY_ERROR``. An unsolved cell's fluxes are not
     a solution (at low wind they can reach 1e16 W m-2)."""
     usable = np.isfinite(outputs.to_array()).all("variable")
     if "max_error" in outputs:
-        usable = usable & (outputs["max_error"] <= SOLVED_ENERGY_ERROR)
+        usable = usable & energy_solved(outputs["max_error"])
     return usable.transpose(*STACK_DIMS)
 
 

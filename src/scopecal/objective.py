@@ -23,7 +23,7 @@ import torch
 from scope import ScopeGridRunner
 from scope.energy import EnergyBalanceOptions
 
-from .forward import CHUNK_SIZE, SOLVED_ENERGY_ERROR, chunk_slices, run_tensors
+from .forward import CHUNK_SIZE, chunk_slices, energy_solved, run_tensors
 from .problems import Problem
 
 # a failed evaluation (NaN, or an energy balance left unsolved) is this far from every observation
@@ -144,7 +144,7 @@ class Objective:
         model = model[:, :, 0] if self.weights is None else (model * self.weights[:, None]).sum(2)
         unsolved, energy_error = torch.zeros(members, dtype=torch.long), None
         if "max_error" in outputs:
-            solved = (outputs["max_error"] <= SOLVED_ENERGY_ERROR).reshape(members, n_rows, per_row).cpu()
+            solved = energy_solved(outputs["max_error"]).reshape(members, n_rows, per_row).cpu()
             usable &= solved.all(2)
             unsolved = (~solved).reshape(members, -1).sum(1)
             energy_error = outputs["max_error"].detach().reshape(members, -1).amax(1).cpu()

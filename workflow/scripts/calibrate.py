@@ -5,7 +5,7 @@ import torch
 import xarray as xr
 
 from scopecal.calibrate import build_objective, calibrate, calibrated_output, job_fingerprint, write_json
-from scopecal.forward import ENERGY_BALANCE_RULE
+from scopecal.forward import ENERGY_BALANCE_RULE, SOLVED_ENERGY_ERROR
 from scopecal.logs import log_to
 from scopecal.netcdf import write_netcdf
 from scopecal.problems import problem_from_config
@@ -35,7 +35,8 @@ log.info(
 # the cells of its chunk, so a record made with another chunk size (or device, dtype) is not replayed
 settings = dict(problem=params.problem, method=method, options=options, seed=params.seed, start=start, scope=scope)
 if problem.workflow == "energy-balance":
-    settings["energy_balance_rule"] = asdict(ENERGY_BALANCE_RULE)
+    # and which cells count as solved: under another threshold a recorded evaluation may have failed or not
+    settings["energy_balance_rule"] = asdict(ENERGY_BALANCE_RULE) | {"solved_energy_error": SOLVED_ENERGY_ERROR}
 result = calibrate(
     objective,
     optimizer=method,
