@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,15 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .forward import DTYPES, build_runner, resolve_device, run_forward, stack_cells
+from .forward import (
+    DTYPES,
+    ENERGY_BALANCE_RULE,
+    SOLVED_ENERGY_ERROR,
+    build_runner,
+    resolve_device,
+    run_forward,
+    stack_cells,
+)
 from .metrics import summarise
 from .netcdf import config_digest
 from .objective import Objective
@@ -27,29 +36,38 @@ from .twin import with_parameters
 log = logging.getLogger("scopecal")
 
 
-def build_objective(
+@dataclass
+class ObservedCells:
+    """The observed cells' stacked inputs and, per observation, its values and sigmas (observations, targets),
+    in the objective's order; ``weights``: a footprint's pixel weights (None: one cell an observation)."""
+
+    tensors: dict[str, torch.Tensor]
+    values: np.ndarray
+    sigma: np.ndarray
+    weights: np.ndarray | None
+
+
+def observed_cells(
     inputs: xr.Dataset,
     observations: xr.Dataset,
     problem: Problem,
     *,
-    scope_root: str | Path,
-    device: str = "auto",
-    dtype: str = "float64",
-    chunk_size: int | None = None,
-) -> Objective:
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> ObservedCells:
     """Stack the observed cells' inputs once and pair them with their observations and sigmas.
 
     A footprint set (``footprint_weight`` on (y, x)) observes each time once, by the weighted mean of the
     footprint's pixels: its cells are ordered by time, the footprint's pixels together, one observation each."""
-    torch_device, torch_dtype = resolve_device(device), DTYPES[dtype]
-    stacked = stack_cells(inputs, device=torch_device, dtype=torch_dtype)
+    device = device or torch.device("cpu")
+    stacked = stack_cells(inputs, device=device, dtype=dtype)
     observed = observations["observed"].transpose("y", "x", "time").values.reshape(-1)[stacked.cell_index]
     cells = np.flatnonzero(observed)
     weights, first_of_observation = None, slice(None)
     if "footprint_weight" in observations:
         cells, weights = footprint_order(stacked.cell_index, cells, observations)
         first_of_observation = slice(None, None, len(weights))
-    tensors = {name: tensor[torch.as_tensor(cells, device=torch_device)] for name, tensor in stacked.tensors.items()}
+    tensors = {name: tensor[torch.as_tensor(cells, device=device)] for name, tensor in stacked.tensors.items()}
 
     def at_observations(name: str) -> np.ndarray:
         return (
@@ -62,8 +80,51 @@ def build_objective(
     sigma = np.column_stack([at_observations(f"sigma_{t.name}") for t in problem.targets])
     if not (np.isfinite(values).all() and (sigma > 0).all()):
         raise ValueError(f"observations for {problem.name} hold NaN or non-positive sigma at observed cells")
+    return ObservedCells(tensors, values, sigma, weights)
+
+
+def build_objective(
+    inputs: xr.Dataset,
+    observations: xr.Dataset,
+    problem: Problem,
+    *,
+    scope_root: str | Path,
+    device: str = "auto",
+    dtype: str = "float64",
+    chunk_size: int | None = None,
+) -> Objective:
+    """The objective of ``problem`` on the observed cells of ``observations`` (see :func:`observed_cells`)."""
+    torch_device, torch_dtype = resolve_device(device), DTYPES[dtype]
+    cells = observed_cells(inputs, observations, problem, device=torch_device, dtype=torch_dtype)
     runner = build_runner(scope_root, device=torch_device, dtype=torch_dtype)
-    return Objective(runner, problem, tensors, values, sigma, chunk_size=chunk_size, footprint_weights=weights)
+    return Objective(
+        runner,
+        problem,
+        cells.tensors,
+        cells.values,
+        cells.sigma,
+        chunk_size=chunk_size,
+        footprint_weights=cells.weights,
+    )
+
+
+def objective_from_files(
+    inputs: str | Path, observations: str | Path, problem: Problem, *, scope_root: str | Path, scope: Mapping[str, Any]
+) -> tuple[Objective, xr.Dataset, xr.Dataset]:
+    """The objective of ``problem`` on an observation set's files, run as the config's ``scope`` section says
+    (device, dtype, chunk_size), with the set's inputs and observations, loaded."""
+    with xr.open_dataset(inputs) as prepared, xr.open_dataset(observations) as observed:
+        prepared, observed = prepared.load(), observed.load()
+    objective = build_objective(
+        prepared,
+        observed,
+        problem,
+        scope_root=scope_root,
+        device=scope["device"],
+        dtype=scope["dtype"],
+        chunk_size=scope.get("chunk_size"),
+    )
+    return objective, prepared, observed
 
 
 def footprint_order(
@@ -82,8 +143,14 @@ def footprint_order(
     return cells[order], weight[pixels]
 
 
-def job_fingerprint(settings: Mapping[str, Any], observations: xr.Dataset) -> str:
-    """Digest of a job's settings and of its observations' values (not of their file, which carries a date)."""
+def job_fingerprint(settings: Mapping[str, Any], observations: xr.Dataset, workflow: str) -> str:
+    """Digest of a job's settings and of its observations' values (not of their file, which carries a date).
+
+    An energy-balance job's holds the energy balance's stopping rule and which cells count as solved: under
+    another, a recorded model value may differ, or an evaluation have failed or not."""
+    if workflow == "energy-balance":
+        rule = asdict(ENERGY_BALANCE_RULE) | {"solved_energy_error": SOLVED_ENERGY_ERROR}
+        settings = {**settings, "energy_balance_rule": rule}
     digest = hashlib.sha256()
     for name in sorted(observations.data_vars):
         digest.update(np.ascontiguousarray(observations[name].values).tobytes())

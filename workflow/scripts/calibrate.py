@@ -1,11 +1,8 @@
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import xarray as xr
 
-from scopecal.calibrate import build_objective, calibrate, calibrated_output, job_fingerprint, write_json
-from scopecal.forward import ENERGY_BALANCE_RULE, SOLVED_ENERGY_ERROR
+from scopecal.calibrate import calibrate, calibrated_output, job_fingerprint, objective_from_files, write_json
 from scopecal.logs import log_to
 from scopecal.netcdf import write_netcdf
 from scopecal.problems import problem_from_config
@@ -16,10 +13,10 @@ wildcards, params, scope = snakemake.wildcards, snakemake.params, snakemake.para
 problem = problem_from_config(wildcards.problem, params.problem)
 method, options = params.optimizer
 start = int(wildcards.start.removeprefix("start")) - 1
-device = dict(device=scope["device"], dtype=scope["dtype"], chunk_size=scope.get("chunk_size"))
-with xr.open_dataset(snakemake.input.inputs) as inputs, xr.open_dataset(snakemake.input.observations) as observations:
-    inputs, observations = inputs.load(), observations.load()
-objective = build_objective(inputs, observations, problem, scope_root=snakemake.input.assets, **device)
+files = snakemake.input
+objective, inputs, observations = objective_from_files(
+    files.inputs, files.observations, problem, scope_root=files.assets, scope=scope
+)
 log.info(
     "%s / %s / %s (%s) / %s: %d observed cells on %s, budget %d",
     problem.name,
@@ -34,9 +31,6 @@ log.info(
 # how SCOPE runs is part of it: under scope-rtm's default stopping rule an energy-balance cell's result depends on
 # the cells of its chunk, so a record made with another chunk size (or device, dtype) is not replayed
 settings = dict(problem=params.problem, method=method, options=options, seed=params.seed, start=start, scope=scope)
-if problem.workflow == "energy-balance":
-    # and which cells count as solved: under another threshold a recorded evaluation may have failed or not
-    settings["energy_balance_rule"] = asdict(ENERGY_BALANCE_RULE) | {"solved_energy_error": SOLVED_ENERGY_ERROR}
 result = calibrate(
     objective,
     optimizer=method,
@@ -46,7 +40,7 @@ result = calibrate(
     seed=params.seed,
     baseline_misfit=float(observations.attrs["baseline_misfit"]),
     directory=Path(snakemake.output.result).parent,
-    fingerprint=job_fingerprint(settings, observations),
+    fingerprint=job_fingerprint(settings, observations, problem.workflow),
 )
 result.update(
     observations=wildcards.observations,
@@ -70,7 +64,14 @@ log.info(
     result["gradient_evaluations"],
 )
 write_netcdf(
-    calibrated_output(inputs, result, scope_root=snakemake.input.assets, **device),
+    calibrated_output(
+        inputs,
+        result,
+        scope_root=files.assets,
+        device=scope["device"],
+        dtype=scope["dtype"],
+        chunk_size=scope.get("chunk_size"),
+    ),
     snakemake.output.calibrated,
     dict(snakemake.params.items()),
 )
