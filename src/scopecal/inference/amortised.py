@@ -23,12 +23,15 @@ from sbi.inference import NPE, DirectPosterior
 from sbi.neural_nets import posterior_nn
 from sbi.utils import BoxUniform
 
+from .prior import uniform_draws
+
+# seconds of rejection sampling before a set's NPE samples are cut short (see ``sample``)
+SAMPLING_TIME_LIMIT = 120.0
+
 
 def prior_draws(bounds: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """(n, p) draws from the uniform prior on the box ``bounds`` (p, 2)."""
-    bounds = np.asarray(bounds, dtype=float)
-    rng = np.random.default_rng(seed)
-    return bounds[:, 0] + (bounds[:, 1] - bounds[:, 0]) * rng.random((n, len(bounds)))
+    """(n, p) draws from the uniform prior on the box ``bounds`` (p, 2), seeded."""
+    return uniform_draws(bounds, n, np.random.default_rng(seed))
 
 
 def prior_chunk(bounds: np.ndarray, n: int, seed: int, chunk: int, n_chunks: int) -> np.ndarray:
@@ -132,13 +135,28 @@ def load(path: str | Path) -> DirectPosterior:
     return torch.load(path, weights_only=False)
 
 
-def sample(posterior: DirectPosterior, x_observed: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """(n, p) posterior samples in u for one observation set (any shape that flattens to the training x)."""
+def sample(
+    posterior: DirectPosterior, x_observed: np.ndarray, n: int, seed: int, time_limit: float = SAMPLING_TIME_LIMIT
+) -> np.ndarray:
+    """(n, p) posterior samples in u for one observation set (any shape that flattens to the training x).
+
+    Samples outside the box (the flow's leakage) are rejected, so all lie within the prior's support. A network
+    that puts nearly all its mass outside the box for this set (it does not fit it) would be sampled for ever:
+    after ``time_limit`` seconds the samples accepted so far are returned, fewer than n, and a warning says so."""
     x = _tensor(x_observed).reshape(1, -1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        # Samples outside the box (leakage of the flow) are rejected, so all lie within the prior support.
-        samples = posterior.sample((n,), x=x, show_progress_bars=False)
+        samples = posterior.sample(
+            (n,), x=x, show_progress_bars=False, max_sampling_time=time_limit, return_partial_on_timeout=True
+        )
+    if len(samples) < n:
+        warnings.warn(
+            f"only {len(samples)} of {n} NPE samples fell inside the prior's bounds in {time_limit:g} s: the "
+            "network does not fit these observations (more simulations, or another design, may)",
+            stacklevel=2,
+        )
+    if not len(samples):
+        raise ValueError("no NPE sample fell inside the prior's bounds: the network does not fit these observations")
     return samples.numpy().astype(float)
 
 

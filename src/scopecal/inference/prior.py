@@ -23,6 +23,12 @@ from ..problems import Problem
 MAX_REJECTION_ROUNDS = 1000
 
 
+def uniform_draws(bounds: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, p) draws from the uniform distribution on the box ``bounds`` (p, 2)."""
+    lower, upper = np.asarray(bounds, dtype=float).T
+    return rng.uniform(lower, upper, size=(n, len(lower)))
+
+
 @dataclass(frozen=True)
 class Prior:
     problem: Problem
@@ -39,10 +45,10 @@ class Prior:
         With a background, the draws follow the truncated Gaussian in theta, which is the prior exactly where
         every transform is the identity; they serve as starting points either way.
         """
-        lower, upper = self.bounds.T
         background = self.problem.background
         if background is None:
-            return rng.uniform(lower, upper, size=(n, len(lower)))
+            return uniform_draws(self.bounds, n, rng)
+        lower, upper = self.bounds.T
         low, high = self.problem.to_physical(lower), self.problem.to_physical(upper)
         accepted: list[np.ndarray] = []
         for _ in range(MAX_REJECTION_ROUNDS):
