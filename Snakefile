@@ -1,7 +1,7 @@
 # SCOPE calibration workflow: ARC retrieval -> bridge -> weather -> geometry -> SCOPE inputs -> forward SCOPE,
 # twin observations or observations read from files -> one calibration job per (problem, observation set, optimizer,
-# start) -> summary -> figures and tables (and fit and hold-out validation of file sets), and the sensitivity and
-# identifiability of each problem at its truth.
+# start) -> summary -> figures and tables (and fit and hold-out validation of file sets), the sensitivity and
+# identifiability of each problem at its truth, and posteriors of the problems' parameters (NUTS and amortised NPE).
 from snakemake.utils import min_version
 
 from scopecal.validation import validate_config
@@ -30,6 +30,7 @@ include: "workflow/rules/twin.smk"
 include: "workflow/rules/observations.smk"
 include: "workflow/rules/calibration.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/posterior.smk"
 include: "workflow/rules/docs.smk"
 
 
@@ -37,6 +38,7 @@ rule all:
     default_target: True
     input:
         forward_outputs(),
-        results("calibration/summary.csv"),
+        results("calibration/summary.csv") if JOBS else [],
         figure_outputs(),
         validation_outputs(),
+        posterior_outputs(),

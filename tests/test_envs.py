@@ -29,6 +29,7 @@ MODULE_PACKAGES = {
     "sklearn": "scikit-learn",
     "PIL": "pillow",
     "dfols": "dfo-ls",
+    "pyro": "pyro-ppl",
 }
 PIP_TO_CONDA = {"torch": "pytorch"}
 

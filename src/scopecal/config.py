@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .problems import Problem
+    from .problems import ObservationSet, Problem
 
 
 # retrieval sources laid on the field.pixel_size_m / field.shape grid (ARC and an NPZ bring their own)
@@ -216,12 +216,7 @@ def check_calibration(config: Mapping[str, Any]) -> None:
             errors.append(f"problems.{name}.optimizers: {unknown} not in calibration.optimizers ({sorted(labels)})")
         try:
             problem = problem_from_config(name, spec)
-            twins = [s.name for s in problem.observation_sets if s.is_twin]
-            if twins and not problem.has_truth:
-                untrue = [p.name for p in problem.parameters if p.truth is None]
-                raise ValueError(f"parameters {untrue} need a truth: the twin observation sets {twins} are drawn at it")
-            sensitivity_set(problem, spec)
-            errors += file_set_errors(problem)
+            errors += [f"problems.{name}: {error}" for error in problem_errors(problem, spec)]
             errors += run_errors(problem, spec.get("runs", []), labels)
         except ValueError as error:
             errors.append(f"problems.{name}: {error}")
@@ -234,6 +229,21 @@ def check_calibration(config: Mapping[str, Any]) -> None:
         errors.append(f"docs.figures_of: {config['docs']['figures_of']!r} not in calibration.optimizers")
     if errors:
         raise ValueError("invalid config:\n- " + "\n- ".join(errors))
+    check_posterior(config)
+
+
+def problem_errors(problem: Problem, spec: Mapping[str, Any]) -> list[str]:
+    """What makes a problem unable to run at all: twin sets without a truth, an unclear noise-free set, file sets
+    that cannot be read."""
+    twins = [s.name for s in problem.observation_sets if s.is_twin]
+    if twins and not problem.has_truth:
+        untrue = [p.name for p in problem.parameters if p.truth is None]
+        return [f"parameters {untrue} need a truth: the twin observation sets {twins} are drawn at it"]
+    try:
+        sensitivity_set(problem, spec)
+    except ValueError as error:
+        return [str(error)]
+    return file_set_errors(problem)
 
 
 def run_errors(problem: Problem, runs: Sequence[Mapping[str, Any]], labels: Mapping[str, Any]) -> list[str]:
@@ -273,3 +283,84 @@ def file_set_errors(problem: Problem) -> list[str]:
         if holdout and not (("every" in holdout) != ({"start", "end"} <= set(holdout))):
             errors.append(f"{where}.holdout: give either start and end (dates) or every (every k-th day)")
     return errors
+
+
+def posterior_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A problem's posterior settings: the ``posterior`` section with the keys of ``problems.<name>.posterior`` in
+    place of its own (``network`` key by key), the observation sets to sample (default: all) and the ``design``,
+    the set whose cells NPE is trained on (default: the noise-free twin set, else the first set sampled)."""
+    from .problems import problem_from_config
+
+    spec = config["problems"][name]
+    own = spec.get("posterior") or {}
+    settings = {key: value for key, value in config["posterior"].items() if key != "problems"}
+    settings.update({key: value for key, value in own.items() if key != "network"})
+    settings["network"] = {**settings["network"], **own.get("network", {})}
+    problem = problem_from_config(name, spec)
+    settings["observations"] = list(own.get("observations") or [s.name for s in problem.observation_sets])
+    settings["design"] = own.get("design") or sensitivity_set(problem, spec) or settings["observations"][0]
+    return settings
+
+
+def held_out_count(simulations: int, share: float) -> int:
+    """How many of the simulations the coverage check holds out (at least one)."""
+    return max(1, round(share * simulations))
+
+
+def check_posterior(config: Mapping[str, Any]) -> None:
+    """Raise ValueError naming the key of a posterior setting that cannot run."""
+    from .problems import problem_from_config
+
+    errors = []
+    for name in config["posterior"]["problems"]:
+        if name not in config["problems"]:
+            errors.append(f"posterior.problems: {name!r} is not defined under problems ({sorted(config['problems'])})")
+            continue
+        where, spec = f"problems.{name}.posterior", config["problems"][name]
+        try:
+            problem = problem_from_config(name, spec)
+            if name not in config["calibration"]["problems"]:  # else check_calibration has said it
+                errors += [f"problems.{name}: {error}" for error in problem_errors(problem, spec)]
+            settings = posterior_settings(config, name)
+        except ValueError as error:
+            errors.append(f"problems.{name}: {error}")
+            continue
+        sets = {s.name: s for s in problem.observation_sets}
+        if unknown := [s for s in settings["observations"] if s not in sets]:
+            errors.append(f"{where}.observations: {unknown} are not observation sets of {name} ({list(sets)})")
+            continue
+        if settings["design"] not in sets:
+            errors.append(f"{where}.design: {settings['design']!r} is not an observation set of {name} ({list(sets)})")
+            continue
+        if settings["draws"] % settings["block"]:
+            errors.append(f"{where}: draws ({settings['draws']}) must be a multiple of block ({settings['block']})")
+        if settings["chunks"] > settings["simulations"]:
+            errors.append(f"{where}: more chunks ({settings['chunks']}) than simulations ({settings['simulations']})")
+        if settings["simulations"] - held_out_count(settings["simulations"], settings["holdout"]) < 2:
+            errors.append(f"{where}: holdout {settings['holdout']} leaves fewer than 2 simulations to train on")
+        if "npe" in settings["methods"] and problem.background is not None:
+            errors.append(
+                f"{where}.methods: npe trains on draws from the uniform prior on the bounds, and {name} has a "
+                "background prior: sample its posterior by mcmc only"
+            )
+        elif "npe" in settings["methods"]:
+            design = sets[settings["design"]]
+            other = [s for s in settings["observations"] if not same_design(sets[s], design)]
+            if other:
+                errors.append(
+                    f"{where}: the sets {other} do not observe the cells of the design set {design.name!r} that NPE is "
+                    "trained on: sample only sets of one design, name another design, or drop npe from methods"
+                )
+    if errors:
+        raise ValueError("invalid config:\n- " + "\n- ".join(errors))
+
+
+def same_design(one: ObservationSet, other: ObservationSet) -> bool:
+    """Whether two observation sets of a problem may observe the same cells with the same errors: twin sets
+    sampled alike; two file sets (checked when the posterior is sampled); never a twin set and a file set, which
+    are at other times."""
+    if one.is_twin != other.is_twin:
+        return False
+    if not one.is_twin:
+        return True
+    return (one.dates, one.pixels, one.fraction, one.seed) == (other.dates, other.pixels, other.fraction, other.seed)

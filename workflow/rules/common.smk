@@ -7,6 +7,8 @@ from scopecal.config import (
     config_warnings,
     job_budget,
     optimizer_setup,
+    posterior_settings,
+    same_design,
     sensitivity_set,
 )
 from scopecal.problems import expand_observation_sets, problem_from_config
@@ -16,7 +18,13 @@ for note in config_warnings(config):  # settings this config leaves unused
     logger.warning(f"config: {note}")
 
 WORKFLOWS = config["scope"]["workflows"]
-PROBLEMS = {name: config["problems"][name] for name in config["calibration"]["problems"]}
+CALIBRATION_PROBLEMS = {name: config["problems"][name] for name in config["calibration"]["problems"]}
+# the problems calibrated and those whose posteriors are asked for: the twin, observation and sensitivity stages
+# serve both
+PROBLEMS = {
+    name: config["problems"][name]
+    for name in dict.fromkeys(config["calibration"]["problems"] + config["posterior"]["problems"])
+}
 JOBS = calibration_jobs(config)
 
 
@@ -34,6 +42,7 @@ wildcard_constraints:
     observations="[^/]+",
     optimizer="[^/]+",
     start=r"start\d+",
+    chunk=r"\d+",
 
 
 if config["scope_assets"]:
@@ -61,8 +70,9 @@ INPUT_SCOPE_KEYS = {
     "thermal": ("temperature_offsets",),
     "energy-balance": ("fqe", "energy_balance", "canopy_height_m", "measurement_height_m"),
 }
-# The keys of a problem that decide which jobs run, not what one job computes (a job's budget is its own param).
-PROBLEM_RUN_KEYS = ("optimizers", "runs", "budget", "sensitivity_set")
+# The keys of a problem that decide which jobs run, not what one job computes (a job's budget and its posterior
+# settings are params of their own).
+PROBLEM_RUN_KEYS = ("optimizers", "runs", "budget", "sensitivity_set", "posterior")
 
 
 def input_scope(wildcards):
@@ -182,6 +192,7 @@ def figure_outputs():
         ext=["csv", "md", "png", "svg"],
     )
     profiles = expand(results("figures/profiles.{ext}"), ext=["png", "svg"]) + [results("tables/profiles.csv")]
+    profiles = profiles if JOBS else []  # a config that only samples posteriors calibrates nothing
     paper = [results(f"tables/paper_comparison.{ext}") for ext in ("csv", "md")] if "paper_comparison" in config else []
     docs = [f"{DOCS_DIR}/summary.json"] if "docs" in config else []
     return per_job + per_experiment + sensitivity + profiles + paper + docs
@@ -193,18 +204,26 @@ def is_file_set(problem, observations):
     return "file" in PROBLEMS[problem]["observations"].get(observations, {})
 
 
+def observation_set_file(problem, observations):
+    """An observation set: a twin set, or a file set once matched to the field and times."""
+    if is_file_set(problem, observations):
+        return results(f"observations/{problem}/{observations}.nc")
+    return results(f"twin/{problem}/observations/{observations}.nc")
+
+
+def set_inputs_file(problem, observations):
+    """SCOPE inputs of an observation set: at the overpasses for twins, at the observation times for a file set."""
+    if is_file_set(problem, observations):
+        return results(f"observations/{problem}/{observations}_inputs.nc")
+    return results(f"inputs/{PROBLEMS[problem]['workflow']}.nc")
+
+
 def observation_set_path(wildcards):
-    """The observations of a calibration job: a twin set, or a file set once matched to the field and times."""
-    if is_file_set(wildcards.problem, wildcards.observations):
-        return results(f"observations/{wildcards.problem}/{wildcards.observations}.nc")
-    return results(f"twin/{wildcards.problem}/observations/{wildcards.observations}.nc")
+    return observation_set_file(wildcards.problem, wildcards.observations)
 
 
 def calibration_inputs(wildcards):
-    """SCOPE inputs of a calibration job: at the overpasses for twins, at the observation times for a file set."""
-    if is_file_set(wildcards.problem, wildcards.observations):
-        return results(f"observations/{wildcards.problem}/{wildcards.observations}_inputs.nc")
-    return problem_inputs(wildcards)
+    return set_inputs_file(wildcards.problem, wildcards.observations)
 
 
 def validation_outputs():
@@ -218,4 +237,96 @@ def validation_outputs():
                 for kind in ("timeseries", "scatter", "residuals", "validation_period")
                 for ext in ("png", "svg")
             ]
+    return outputs
+
+
+# Posteriors (workflow/rules/posterior.smk)
+POSTERIOR_DIR = results("posterior/{problem}")
+POSTERIOR_SET_DIR = results("posterior/{problem}/{observations}")
+POSTERIOR_FIGURES_DIR = results("figures/posterior/{problem}/{observations}")
+POSTERIOR = {name: posterior_settings(config, name) for name in config["posterior"]["problems"]}
+
+
+def posterior_params(*keys):
+    """What a posterior job reads of its problem's posterior settings, and nothing more."""
+    return lambda wildcards: {key: POSTERIOR[wildcards.problem][key] for key in keys}
+
+
+def design_set(wildcards):
+    return POSTERIOR[wildcards.problem]["design"]
+
+
+def design_observations(wildcards):
+    return observation_set_file(wildcards.problem, design_set(wildcards))
+
+
+def design_inputs(wildcards):
+    return set_inputs_file(wildcards.problem, design_set(wildcards))
+
+
+def simulation_chunks(wildcards):
+    chunks = POSTERIOR[wildcards.problem]["chunks"]
+    return [f"{POSTERIOR_DIR}/npe/simulations/chunk{chunk}.nc".format(**wildcards) for chunk in range(1, chunks + 1)]
+
+
+def uses(problem, method):
+    return method in POSTERIOR[problem]["methods"]
+
+
+def posterior_report_inputs(wildcards):
+    """Each method's results on every set of the problem; the Laplace posterior where the sensitivity stage runs."""
+    problem, sets = wildcards.problem, POSTERIOR[wildcards.problem]["observations"]
+
+    def per_set(path):
+        return [path.format(problem=problem, observations=name) for name in sets]
+
+    mcmc, npe = uses(problem, "mcmc"), uses(problem, "npe")
+    return dict(
+        mcmc=per_set(f"{POSTERIOR_SET_DIR}/mcmc/posterior.nc") if mcmc else [],
+        diagnostics=per_set(f"{POSTERIOR_SET_DIR}/mcmc/diagnostics.csv") if mcmc else [],
+        npe=per_set(f"{POSTERIOR_SET_DIR}/npe/posterior.nc") if npe else [],
+        coverage=[f"{POSTERIOR_DIR}/npe/coverage.csv".format(problem=problem)] if npe else [],
+        training=[f"{POSTERIOR_DIR}/npe/training.json".format(problem=problem)] if npe else [],
+        sensitivity=[results(f"sensitivity/{problem}/sensitivity.csv")] if laplace_sets(problem) else [],
+        predictive=per_set(f"{POSTERIOR_SET_DIR}/predictive.nc"),
+    )
+
+
+def laplace_sets(problem):
+    """The sets the Laplace posterior at the truth applies to: those of the sensitivity stage's design."""
+    if problem not in SENSITIVITY_PROBLEMS:
+        return []
+    sets = {s.name: s for s in problem_from_config(problem, PROBLEMS[problem]).observation_sets}
+    design = sets[noise_free_set(problem)]
+    return [name for name in POSTERIOR[problem]["observations"] if same_design(sets[name], design)]
+
+
+def posterior_methods(wildcards):
+    return [method for method in ("mcmc", "npe") if uses(wildcards.problem, method)]
+
+
+def posterior_samples(wildcards):
+    """Each method's samples of the set, in the order of posterior_methods."""
+    return [f"{POSTERIOR_SET_DIR}/{method}/posterior.nc".format(**wildcards) for method in posterior_methods(wildcards)]
+
+
+def posterior_figure_inputs(wildcards):
+    """Each method's samples of the set, and the Laplace posterior where it applies."""
+    inputs = dict(zip(posterior_methods(wildcards), posterior_samples(wildcards)))
+    if wildcards.observations in laplace_sets(wildcards.problem):
+        inputs["laplace"] = results(f"sensitivity/{wildcards.problem}/sensitivity.csv")
+    return inputs
+
+
+def posterior_outputs():
+    """Every problem's table, and a corner and a posterior predictive figure per observation set."""
+    outputs = []
+    for problem, settings in POSTERIOR.items():
+        outputs += [results(f"tables/posterior/{problem}.{ext}") for ext in ("csv", "md")]
+        outputs += [
+            f"{POSTERIOR_FIGURES_DIR}/{figure}.{ext}".format(problem=problem, observations=name)
+            for name in settings["observations"]
+            for figure in ("corner", "predictive")
+            for ext in ("png", "svg")
+        ]
     return outputs
