@@ -119,11 +119,11 @@ def test_saved_posterior_gives_identical_samples(posterior, tmp_path):
     assert not np.array_equal(amortised.sample(loaded, x, 500, seed=4), amortised.sample(posterior, x, 500, seed=3))
 
 
-def test_sampling_is_fast(posterior):
+def test_sampling_past_its_time_limit_returns_what_it_has_and_warns(posterior):
+    # the time NPE sampling takes is measured by the posterior runs (benchmarks/posterior_cost.py), not here
     x = simulate(np.array([TRUTHS[1]]))[0]
-    amortised.sample(posterior, x, 10, seed=0)  # first call pays one-off set-up costs
-    start = time.perf_counter()
-    amortised.sample(posterior, x, 1000, seed=0)
-    elapsed = time.perf_counter() - start
-    print(f"\n1000 posterior samples: {elapsed * 1000:.0f} ms")
-    assert elapsed < 1.0
+    with pytest.warns(UserWarning, match=r"only \d+ of 1000000 NPE samples fell inside the prior's bounds"):
+        samples = amortised.sample(posterior, x, 1_000_000, seed=0, time_limit=0.05)
+    assert 0 < len(samples) < 1_000_000 and samples.shape[1] == 2
+    with pytest.raises(ValueError, match="no NPE sample fell inside the prior's bounds in 0 s"):
+        amortised.sample(posterior, x, 1_000_000, seed=0, time_limit=0.0)

@@ -146,17 +146,23 @@ def sample(
     x = _tensor(x_observed).reshape(1, -1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        samples = posterior.sample(
-            (n,), x=x, show_progress_bars=False, max_sampling_time=time_limit, return_partial_on_timeout=True
-        )
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Timeout exceeded")  # said below, with what it means
+                samples = posterior.sample(
+                    (n,), x=x, show_progress_bars=False, max_sampling_time=time_limit, return_partial_on_timeout=True
+                )
+        except RuntimeError as error:  # sbi's timeout before a sample was accepted
+            raise ValueError(
+                f"no NPE sample fell inside the prior's bounds in {time_limit:g} s: the network does not fit these "
+                "observations (more simulations, or another design, may)"
+            ) from error
     if len(samples) < n:
         warnings.warn(
             f"only {len(samples)} of {n} NPE samples fell inside the prior's bounds in {time_limit:g} s: the "
             "network does not fit these observations (more simulations, or another design, may)",
             stacklevel=2,
         )
-    if not len(samples):
-        raise ValueError("no NPE sample fell inside the prior's bounds: the network does not fit these observations")
     return samples.numpy().astype(float)
 
 
