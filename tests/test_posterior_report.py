@@ -78,6 +78,8 @@ def test_npe_agrees_with_mcmc_within_the_tolerances(problem):
     markdown = report.markdown(table, problem)
     assert "on 3 of 4 parameters x sets; not on rss (noisy1)." in markdown
     assert "within 5 points of 50% and 90%: on every parameter." in markdown
+    # Laplace sd 1 and 40 on clean; NPE's there about 1.05 and 50
+    assert "NPE's standard deviations are 1.0" in markdown and " to 1.2" in markdown
     assert "MCMC: worst R-hat 1.00" in markdown and "(R-hat at most 1.01 on every parameter)" in markdown
     off_coverage = coverage.assign(coverage=[0.5, 0.7, 0.45, 0.9])
     verdicts = report.markdown(

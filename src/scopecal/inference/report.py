@@ -242,6 +242,14 @@ def checks(table: pd.DataFrame) -> list[str]:
             f"NPE coverage of held-out prior simulations within {COVERAGE_TOLERANCE * 100:.0f} points of 50% and "
             "90%: " + ("on every parameter." if not outside else "not for " + ", ".join(outside) + ".") + "\n"
         )
+    npe_sd = table[table["method"] == "npe"].set_index(["observations", "parameter"])["sd"]
+    laplace_sd = table[table["method"] == "laplace"].set_index(["observations", "parameter"])["sd"]
+    ratio = (npe_sd / laplace_sd).dropna()
+    if not ratio.empty:  # a posterior as wide as the prior passes the coverage check: this shows its width
+        lines.append(
+            f"NPE's standard deviations are {ratio.min():.3g} to {ratio.max():.3g} times the Laplace ones at the "
+            "truth.\n"
+        )
     compared = table["agrees_with_mcmc"].dropna()
     if compared.empty:
         verdict = "NPE was not compared with MCMC (one of them did not run on any set)."
