@@ -63,7 +63,9 @@ def test_npe_agrees_with_mcmc_within_the_tolerances(problem):
         training=training,
         laplace=(["clean"], laplace),
     )
-    assert list(table.columns) == report.COLUMNS[:8] + ["r_Tcu", "r_rss"] + report.COLUMNS[8:]
+    assert (
+        list(table.columns) == report.SUMMARY_COLUMNS + ["r_Tcu", "r_rss"] + report.CHECK_COLUMNS + report.COST_COLUMNS
+    )
     rows = table.set_index(["observations", "method", "parameter"])
     assert len(table) == 2 + 2 * 2 + 2 * 2  # laplace on clean only
     assert rows.loc[("clean", "npe", "Tcu"), "agrees_with_mcmc"] == "pass"

@@ -287,7 +287,7 @@ def posterior_report_inputs(wildcards):
         npe=per_set(f"{POSTERIOR_SET_DIR}/npe/posterior.nc") if npe else [],
         coverage=[f"{POSTERIOR_DIR}/npe/coverage.csv".format(problem=problem)] if npe else [],
         training=[f"{POSTERIOR_DIR}/npe/training.json".format(problem=problem)] if npe else [],
-        sensitivity=[results(f"sensitivity/{problem}/sensitivity.csv")] if laplace_sets(problem) else [],
+        sensitivity=[results(f"sensitivity/{problem}/sensitivity.csv")] if LAPLACE_SETS[problem] else [],
         predictive=per_set(f"{POSTERIOR_SET_DIR}/predictive.nc"),
     )
 
@@ -299,6 +299,10 @@ def laplace_sets(problem):
     sets = {s.name: s for s in problem_from_config(problem, PROBLEMS[problem]).observation_sets}
     design = sets[noise_free_set(problem)]
     return [name for name in POSTERIOR[problem]["observations"] if same_design(sets[name], design)]
+
+
+# once per problem: the input functions below ask for each of its jobs
+LAPLACE_SETS = {problem: laplace_sets(problem) for problem in POSTERIOR}
 
 
 def posterior_methods(wildcards):
@@ -313,7 +317,7 @@ def posterior_samples(wildcards):
 def posterior_figure_inputs(wildcards):
     """Each method's samples of the set, and the Laplace posterior where it applies."""
     inputs = dict(zip(posterior_methods(wildcards), posterior_samples(wildcards)))
-    if wildcards.observations in laplace_sets(wildcards.problem):
+    if wildcards.observations in LAPLACE_SETS[wildcards.problem]:
         inputs["laplace"] = results(f"sensitivity/{wildcards.problem}/sensitivity.csv")
     return inputs
 

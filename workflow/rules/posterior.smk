@@ -116,7 +116,7 @@ rule posterior_report:
     params:
         problem=lambda wildcards: problem_spec(wildcards.problem),
         observations=lambda wildcards: POSTERIOR[wildcards.problem]["observations"],
-        laplace_sets=lambda wildcards: laplace_sets(wildcards.problem),
+        laplace_sets=lambda wildcards: LAPLACE_SETS[wildcards.problem],
     script:
         "../scripts/posterior_report.py"
 

@@ -3,7 +3,8 @@ import xarray as xr
 
 from scopecal.calibrate import observed_cells
 from scopecal.inference import amortised
-from scopecal.inference.stages import check_design, check_sigma, npe_samples, write_idata
+from scopecal.inference.mcmc import write_idata
+from scopecal.inference.stages import check_design, check_sigma, npe_samples
 from scopecal.logs import log_to
 from scopecal.netcdf import provenance
 from scopecal.problems import problem_from_config

@@ -255,10 +255,16 @@ def sample_posterior(
         seconds=[float(sum(stage["seconds"] for stage in chain)) for chain in stages],
         **settings,
     )
-    partial = directory / "posterior.nc.partial"
-    idata.to_netcdf(str(partial))
-    os.replace(partial, directory / "posterior.nc")
+    write_idata(idata, directory / "posterior.nc")
     return idata
+
+
+def write_idata(idata: az.InferenceData, path: str | Path) -> None:
+    """Write an InferenceData so that a killed job leaves the whole file or none."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    idata.to_netcdf(str(partial))
+    os.replace(partial, path)
 
 
 def diagnostics(idata: az.InferenceData) -> pd.DataFrame:

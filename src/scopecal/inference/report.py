@@ -30,15 +30,10 @@ LAPLACE_COLOUR = "tab:green"
 SCATTER_POINTS = 2000  # per method in a corner panel
 BINS = 30
 
-COLUMNS = [
-    "observations",
-    "parameter",
-    "method",
-    "truth",
-    "mean",
-    "sd",
-    "q5",
-    "q95",
+# a row's columns: which samples, their summary, the checks, then one value per (set, method) rather than per
+# parameter (COST_COLUMNS); posterior_table puts the correlations r_<name> after the summary
+SUMMARY_COLUMNS = ["observations", "parameter", "method", "truth", "mean", "sd", "q5", "q95"]
+CHECK_COLUMNS = [
     "r_hat",
     "ess_bulk",
     "ess_tail",
@@ -47,15 +42,7 @@ COLUMNS = [
     "mean_shift_mcmc_sd",
     "sd_ratio_mcmc",
     "agrees_with_mcmc",
-    "predictive_90",
-    "wall_s",
-    "model_evaluations",
-    "gradient_evaluations",
-    "simulations",
-    "simulation_s",
-    "training_s",
 ]
-# the columns that hold one value per (set, method) rather than per parameter
 COST_COLUMNS = [
     "predictive_90",
     "wall_s",
@@ -65,6 +52,7 @@ COST_COLUMNS = [
     "simulation_s",
     "training_s",
 ]
+COLUMNS = SUMMARY_COLUMNS + CHECK_COLUMNS + COST_COLUMNS
 
 
 def physical_samples(idata: az.InferenceData, problem: Problem) -> np.ndarray:
@@ -182,7 +170,7 @@ def posterior_table(
                 frame = frame.assign(predictive_90=float(predictive[name]["inside_90"].sel(sampler=method)))
             frame = frame.reindex(problem.names).rename_axis("parameter").reset_index()
             frames.append(frame.assign(observations=name, method=method, truth=problem.truth))
-    columns = COLUMNS[:8] + correlation_columns(problem) + COLUMNS[8:]
+    columns = SUMMARY_COLUMNS + correlation_columns(problem) + CHECK_COLUMNS + COST_COLUMNS
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True).reindex(columns=columns)

@@ -9,7 +9,6 @@ simulations serves any noise seed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -194,14 +193,6 @@ def npe_samples(
     )
     idata.posterior.attrs.update(problem=problem.name, method="npe", samples=samples, seed=seed, seconds=seconds)
     return idata
-
-
-def write_idata(idata: az.InferenceData, path: str | Path) -> None:
-    """Write an InferenceData so that a killed job leaves the whole file or none."""
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    idata.to_netcdf(str(partial))
-    os.replace(partial, path)
 
 
 def predictive(objective, posteriors: Mapping[str, az.InferenceData], *, draws: int, seed: int) -> xr.Dataset:
