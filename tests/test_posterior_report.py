@@ -198,3 +198,12 @@ def test_the_posterior_predictive_covers_the_observations_only_where_the_posteri
     assert table["predictive_90"].iloc[0] == float(bands["inside_90"].sel(sampler="mcmc"))
     figure = report.predictive_figure(bands, title="t")
     assert "mcmc (" in figure.axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_a_posterior_scope_gives_no_value_for_has_no_predictive_share(problem):
+    objective = LinearObjective(problem, problem.to_scaled(np.array([30.0, 700.0])))
+    objective.simulate = lambda u: np.full((len(u), 40, 1), np.nan)  # e.g. every energy balance unsolved
+    samples = idata(problem, [30.0, 700.0], [0.01, 0.1], chains=1, draws=50)
+    bands = stages.predictive(objective, {"npe": samples}, draws=20, seed=0)
+    assert int(bands["draws"].sel(sampler="npe")) == 0
+    assert np.isnan(float(bands["inside_90"].sel(sampler="npe"))) and np.isnan(bands["band"].values).all()

@@ -216,7 +216,8 @@ def predictive(objective, posteriors: Mapping[str, az.InferenceData], *, draws: 
             else np.full((len(PREDICTIVE_QUANTILES), *observed.shape), np.nan)
         )
         bands.append(band)
-        inside.append(float(((observed >= band[0]) & (observed <= band[-1])).mean()))
+        # no draw with a value everywhere: no band, and no share to report (NaN, never 0)
+        inside.append(float(((observed >= band[0]) & (observed <= band[-1])).mean()) if usable.any() else np.nan)
         used.append(int(usable.sum()))
     methods = list(posteriors)  # not a dimension named method: .sel has a method argument
     return xr.Dataset(
