@@ -35,6 +35,7 @@ def test_docs_pages_show_every_committed_figure():
 
 
 @pytest.mark.e2e
+@pytest.mark.heavy
 def test_committed_summary_is_what_the_docs_config_produces(regenerated):
     committed = json.loads((DOCS / "summary.json").read_text())
     produced = json.loads((regenerated / "summary.json").read_text())
