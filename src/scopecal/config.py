@@ -188,6 +188,8 @@ def calibration_jobs(config: Mapping[str, Any]) -> list[dict[str, str]]:
     """Every (problem, observations, optimizer, start) the config asks for, each once."""
     jobs = []
     for name in config["calibration"]["problems"]:
+        if "per_pixel" in config["problems"][name]:
+            continue  # pixel_jobs
         for observation_sets, labels, starts in problem_runs(config, name):
             for observations in observation_sets:
                 for label in labels:
@@ -196,6 +198,22 @@ def calibration_jobs(config: Mapping[str, Any]) -> list[dict[str, str]]:
                         if job not in jobs:
                             jobs.append(job)
     return jobs
+
+
+def pixel_jobs(config: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Every (problem, observations) of the per-pixel problems calibrated: one job calibrates all its pixels."""
+    from .problems import expand_observation_sets
+
+    return [
+        dict(problem=name, observations=observation_set.name)
+        for name in config["calibration"]["problems"]
+        if "per_pixel" in config["problems"][name]
+        for observation_set in expand_observation_sets(config["problems"][name]["observations"])
+    ]
+
+
+# what a per-pixel problem has no use for: its pixels are solved by one batched Levenberg-Marquardt, with no prior
+PER_PIXEL_UNUSED = ("optimizers", "runs", "budget", "background", "posterior", "sensitivity_set")
 
 
 def check_calibration(config: Mapping[str, Any]) -> None:
@@ -235,6 +253,13 @@ def check_calibration(config: Mapping[str, Any]) -> None:
 def problem_errors(problem: Problem, spec: Mapping[str, Any]) -> list[str]:
     """What makes a problem unable to run at all: twin sets without a truth, an unclear noise-free set, file sets
     that cannot be read."""
+    if problem.per_pixel is None and (spread := [p.name for p in problem.parameters if p.truth_spread]):
+        return [f"parameters {spread}: truth_spread needs per_pixel (one parameter set for the field has one truth)"]
+    if problem.per_pixel is not None and (unused := [key for key in PER_PIXEL_UNUSED if key in spec]):
+        return [
+            f"{unused} do not apply to a per_pixel problem: its pixels are solved together by one batched "
+            "Levenberg-Marquardt (per_pixel.max_evaluations, ftol, xtol), without a background"
+        ]
     twins = [s.name for s in problem.observation_sets if s.is_twin]
     if twins and not problem.has_truth:
         untrue = [p.name for p in problem.parameters if p.truth is None]
@@ -324,6 +349,9 @@ def check_posterior(config: Mapping[str, Any]) -> None:
             settings = posterior_settings(config, name)
         except ValueError as error:
             errors.append(f"problems.{name}: {error}")
+            continue
+        if problem.per_pixel is not None:
+            errors.append(f"posterior.problems: {name} is a per_pixel problem; posteriors are of one parameter set")
             continue
         sets = {s.name: s for s in problem.observation_sets}
         if unknown := [s for s in settings["observations"] if s not in sets]:

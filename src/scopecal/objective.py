@@ -111,10 +111,17 @@ class Objective:
         background = len(self.problem.parameters) if self.background_matrix is not None else 0
         return self.observations.numel() + background
 
+    def _row_index(self, rows: slice | torch.Tensor) -> torch.Tensor:
+        """The observations ``rows`` (a slice or an index tensor) as an index tensor."""
+        if not isinstance(rows, slice):
+            rows = torch.as_tensor(rows, device=self.device)
+        return torch.arange(self.n_observations, device=self.device)[rows]
+
     def _model(
-        self, cell_u: torch.Tensor, rows: slice = slice(None), members: int = 1
+        self, cell_u: torch.Tensor, rows: slice | torch.Tensor = slice(None), members: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Model values (members, observations, targets) of the observations ``rows`` for per-cell scaled
+        """Model values (members, observations, targets) of the observations ``rows`` (a slice or an index
+        tensor) for per-cell scaled
         parameters ``cell_u`` (one row per modelled cell), and whether each (member, observation) is usable.
 
         ``members`` > 1 runs that many parameter sets in one call, stacked along the cell axis. An observation is
@@ -122,9 +129,10 @@ class Objective:
         per member, how many cells were left unsolved and the worst cell's energy-balance residual (None without
         an energy balance).
         """
-        first, last, _ = rows.indices(self.n_observations)
-        n_rows, per_row = last - first, self.cells_per_observation
-        cells = slice(first * per_row, last * per_row)
+        per_row = self.cells_per_observation
+        index = self._row_index(rows)
+        n_rows = len(index)
+        cells = (index[:, None] * per_row + torch.arange(per_row, device=self.device)).reshape(-1)
         tensors = {
             name: tensor[cells].repeat(members, *[1] * (tensor.dim() - 1)) for name, tensor in self.tensors.items()
         }
@@ -151,16 +159,17 @@ class Objective:
         return model, usable, unsolved, energy_error
 
     def _model_residuals(
-        self, cell_u: torch.Tensor, rows: slice = slice(None), members: int = 1
+        self, cell_u: torch.Tensor, rows: slice | torch.Tensor = slice(None), members: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Weighted residuals (members, observations, targets) of the observations ``rows`` (see :meth:`_model`).
 
-        Also returns, per member, whether the evaluation failed (an observation not usable), how many cells were
-        left unsolved and the worst cell's energy-balance residual (None without an energy balance).
+        Also returns whether each (member, observation) is usable and, per member, how many cells were left
+        unsolved and the worst cell's energy-balance residual (None without an energy balance).
         """
         model, usable, unsolved, energy_error = self._model(cell_u, rows, members)
-        residuals = (model - self.observations[rows]) / self.sigma[rows]
-        return residuals, ~usable.all(1), unsolved, energy_error
+        index = self._row_index(rows)
+        residuals = (model - self.observations[index]) / self.sigma[index]
+        return residuals, usable, unsolved, energy_error
 
     def _background_residuals(self, u: torch.Tensor) -> torch.Tensor:
         physical = torch.stack([p.to_physical(u[i]) for i, p in enumerate(self.problem.parameters)])
@@ -206,8 +215,8 @@ class Objective:
         # the derivative is taken inside: under the caller's grad mode (off where the NUTS sampler calls from a
         # torch.autograd.Function) indexing the residuals would cut them from the graph
         with torch.set_grad_enabled(derivative is not None):
-            residuals, failed, unsolved, energy_error = self._model_residuals(cell_u, rows)
-            residuals, failed = residuals[0], bool(failed[0])
+            residuals, usable, unsolved, energy_error = self._model_residuals(cell_u, rows)
+            residuals, failed = residuals[0], not bool(usable[0].all())
             derived = None if failed else self._derivative(residuals, cell_u, derivative, self.cells_per_observation)
         energy_error = None if energy_error is None else float(energy_error[0])
         return _Piece(residuals.detach().reshape(-1), derived, failed, int(unsolved[0]), energy_error)
@@ -243,6 +252,37 @@ class Objective:
             return rows.reshape(-1, cell_u.shape[1])
         return None
 
+    def evaluate_rows(
+        self, row_u: np.ndarray, rows: np.ndarray, *, jacobian: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Weighted residuals (rows, targets) of the observations ``rows``, each at its own scaled parameters
+        (``row_u``: one row per observation), in model runs of one chunk each; whether each observation was
+        usable; with ``jacobian``, d residual / d its row's parameters (rows, targets, parameters).
+
+        This is the per-pixel calibration's batched evaluation: cells are independent, so observations of many
+        pixels, each pixel at its own candidate, share one run, and one backward pass per target gives every
+        row's derivatives.
+        """
+        if self.cells_per_observation != 1:
+            raise ValueError("per-row parameters need one modelled cell per observation, not a footprint")
+        residuals, usable, derivatives = [], [], []
+        for chunk in chunk_slices(len(rows), self.chunk_size):
+            cell_u = torch.as_tensor(np.asarray(row_u[chunk], dtype=float), dtype=self.dtype, device=self.device)
+            cell_u.requires_grad_(jacobian)
+            with torch.set_grad_enabled(jacobian):
+                values, usable_rows, _, _ = self._model_residuals(cell_u, torch.as_tensor(rows[chunk]))
+                values = values[0]
+                residuals.append(values.detach().cpu().numpy())
+                usable.append(usable_rows[0].numpy())
+                if jacobian:
+                    derived = self._derivative(values, cell_u, "jacobian")
+                    derivatives.append(derived.reshape(*values.shape, -1).cpu().numpy())
+        return (
+            np.concatenate(residuals),
+            np.concatenate(usable),
+            np.concatenate(derivatives) if jacobian else None,
+        )
+
     @property
     def batches_populations(self) -> bool:
         """Run a population in one call on a GPU; never for the energy balance, whose batch members interact
@@ -255,9 +295,10 @@ class Objective:
         members = len(population)
         cell_u = torch.as_tensor(np.asarray(population, dtype=float), dtype=self.dtype, device=self.device)
         with torch.no_grad():
-            residuals, failed, unsolved, energy_error = self._model_residuals(
+            residuals, usable, unsolved, energy_error = self._model_residuals(
                 cell_u.repeat_interleave(self.n_cells, 0), members=members
             )
+            failed = ~usable.all(1)
             vectors = [residuals[k].reshape(-1) for k in range(members)]
             if self.background_matrix is not None:
                 vectors = [torch.cat([v, self._background_residuals(cell_u[k])]) for k, v in enumerate(vectors)]

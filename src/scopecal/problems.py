@@ -27,6 +27,7 @@ class Parameter:
     upper: float
     transform: str = "identity"
     starts: tuple[float, ...] = ()
+    truth_spread: tuple[float, float] | None = None  # per-pixel twins: true values drawn per pixel between these
 
     def __post_init__(self) -> None:
         if not self.lower < self.upper:
@@ -35,9 +36,22 @@ class Parameter:
             raise ValueError(f"parameter {self.name}: transform {self.transform!r} is not identity, log or logit")
         if self.transform == "log" and self.lower <= 0:
             raise ValueError(f"parameter {self.name}: a log transform needs lower > 0, got {self.lower}")
+        spread = self.truth_spread
+        if spread is not None and not self.lower <= spread[0] < spread[1] <= self.upper:
+            raise ValueError(
+                f"parameter {self.name}: truth_spread {list(self.truth_spread)} must be increasing within "
+                f"[{self.lower}, {self.upper}]"
+            )
         for value in (self.truth, *self.starts):
             if value is not None and not self.lower <= value <= self.upper:
                 raise ValueError(f"parameter {self.name}: {value} lies outside [{self.lower}, {self.upper}]")
+
+    @property
+    def truth_label(self) -> str:
+        """``name=truth``, or the range its per-pixel truths are drawn from."""
+        if self.truth_spread is not None:
+            return f"{self.name} per pixel in [{self.truth_spread[0]}, {self.truth_spread[1]}]"
+        return f"{self.name}={self.truth}"
 
     @property
     def span(self) -> float:
@@ -128,6 +142,7 @@ class Problem:
     observation_sets: tuple[ObservationSet, ...]
     background: Background | None = None
     optimizers: tuple[str, ...] = field(default_factory=tuple)
+    per_pixel: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)  # None: one parameter set
 
     @property
     def names(self) -> list[str]:
@@ -201,6 +216,7 @@ def problem_from_config(name: str, spec: Mapping[str, Any]) -> Problem:
             upper=float(p["upper"]),
             transform=p.get("transform", "identity"),
             starts=tuple(float(s) for s in p["starts"]),
+            truth_spread=tuple(float(v) for v in p["truth_spread"]) if p.get("truth_spread") else None,
         )
         for pname, p in spec["parameters"].items()
     )
@@ -220,4 +236,5 @@ def problem_from_config(name: str, spec: Mapping[str, Any]) -> Problem:
         observation_sets=expand_observation_sets(spec["observations"]),
         background=background,
         optimizers=tuple(spec.get("optimizers", ())),
+        per_pixel=spec.get("per_pixel"),
     )

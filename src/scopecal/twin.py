@@ -11,11 +11,15 @@ from .forward import solved
 from .problems import ObservationSet, Problem
 
 
-def with_parameters(inputs: xr.Dataset, values: Mapping[str, float]) -> xr.Dataset:
-    """The inputs with each named parameter set to one value over the whole field."""
+def with_parameters(inputs: xr.Dataset, values: Mapping[str, float | xr.DataArray]) -> xr.Dataset:
+    """The inputs with each named parameter set to one value over the whole field, or to a map (y, x) of values
+    (per-pixel problems)."""
     updated = inputs.copy()
     for name, value in values.items():
-        updated[name] = xr.full_like(inputs["LAI"], float(value))
+        if isinstance(value, xr.DataArray):
+            updated[name] = value.broadcast_like(inputs["LAI"]).transpose(*inputs["LAI"].dims)
+        else:
+            updated[name] = xr.full_like(inputs["LAI"], float(value))
     return updated
 
 
@@ -92,6 +96,7 @@ def observe(
         truth_misfit=truth_misfit,
         observed_cells=int(observed.sum()),
         unsolved_cells=int((drawn & ~observed).sum()),
-        truth=", ".join(f"{p.name}={p.truth}" for p in problem.parameters),
+        truth=", ".join(p.truth_label for p in problem.parameters),
     )
-    return dataset
+    # a per-pixel twin's true parameter maps go with its observations, for the maps and their figure
+    return dataset.assign({name: truth[name] for name in truth.data_vars if name.startswith("truth_")})
