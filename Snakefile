@@ -1,7 +1,8 @@
 # SCOPE calibration workflow: ARC retrieval -> bridge -> weather -> geometry -> SCOPE inputs -> forward SCOPE,
 # twin observations or observations read from files -> one calibration job per (problem, observation set, optimizer,
-# start) -> summary -> figures and tables (and fit and hold-out validation of file sets), the sensitivity and
-# identifiability of each problem at its truth, and posteriors of the problems' parameters (NUTS and amortised NPE).
+# start), or per (problem, observation set) for a per-pixel problem, all its pixels at once, into parameter maps ->
+# summary -> figures and tables (and fit and hold-out validation of file sets), the sensitivity and identifiability
+# of each problem at its truth, and posteriors of the problems' parameters (NUTS and amortised NPE).
 from snakemake.utils import min_version
 
 from scopecal.validation import validate_config
@@ -29,6 +30,7 @@ include: "workflow/rules/forward.smk"
 include: "workflow/rules/twin.smk"
 include: "workflow/rules/observations.smk"
 include: "workflow/rules/calibration.smk"
+include: "workflow/rules/pixels.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/posterior.smk"
 include: "workflow/rules/docs.smk"
@@ -42,3 +44,4 @@ rule all:
         figure_outputs(),
         validation_outputs(),
         posterior_outputs(),
+        pixel_outputs(),

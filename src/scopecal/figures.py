@@ -488,3 +488,37 @@ def validation_period_figure(table: xr.Dataset, targets: list[str], *, longitude
     axes[0, 1].legend(fontsize=8, ncol=3, loc="best")
     fig.suptitle(f"{title}\n{period}" if title else period, fontsize=10)
     return fig
+
+
+def pixel_maps_figure(maps: xr.Dataset, parameters, *, title: str = ""):
+    """Per parameter (rows): the twin's truth where there is one, the per-pixel estimate on the truth's colour
+    scale, the estimate's error in recovery-zone units (|error| <= 1: recovered), and its Laplace sd."""
+    columns = ["truth", "estimate", "error / recovery zone", "Laplace sd"]
+    fig, axes = plt.subplots(len(parameters), 4, figsize=(13, 3.0 * len(parameters)), squeeze=False)
+    for row, parameter in zip(axes, parameters, strict=True):
+        estimate = maps[parameter.name]
+        truth = maps.get(f"truth_{parameter.name}")
+        shown = [truth, estimate] if truth is not None else [estimate]
+        low = min(float(field.min()) for field in shown)
+        high = max(float(field.max()) for field in shown)
+        panels = [
+            (truth, dict(vmin=low, vmax=high, cmap="viridis")),
+            (estimate, dict(vmin=low, vmax=high, cmap="viridis")),
+            (
+                None if truth is None else (estimate - truth) / (RECOVERY_ZONE * parameter.span),
+                dict(vmin=-1, vmax=1, cmap="RdBu_r"),
+            ),
+            (maps[f"sd_{parameter.name}"], dict(cmap="magma")),
+        ]
+        for ax, column, (field, style) in zip(row, columns, panels, strict=True):
+            ax.set_title(f"{parameter_label(parameter.name)}: {column}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if field is None:
+                ax.text(0.5, 0.5, "no truth (observations from a file)", ha="center", va="center", fontsize=8)
+                continue
+            image = ax.imshow(field.transpose("y", "x").values, origin="upper", **style)
+            fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

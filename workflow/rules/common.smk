@@ -7,6 +7,7 @@ from scopecal.config import (
     config_warnings,
     job_budget,
     optimizer_setup,
+    pixel_jobs,
     posterior_settings,
     same_design,
     sensitivity_set,
@@ -26,6 +27,7 @@ PROBLEMS = {
     for name in dict.fromkeys(config["calibration"]["problems"] + config["posterior"]["problems"])
 }
 JOBS = calibration_jobs(config)
+PIXEL_JOBS = pixel_jobs(config)
 
 
 def results(path):
@@ -50,7 +52,7 @@ if config["scope_assets"]:
 else:
     SCOPE_ASSETS = "resources/scope-upstream"
 
-# The SCOPE-heavy rules (forward, truth, calibrate) go to the GPU partition with one GPU, from config `cluster`
+# The SCOPE-heavy rules (every rule that runs SCOPE) go to the GPU partition with one GPU, from config `cluster`
 # (gpu: false on CPU-only clusters). Slurm: -p <partition> --gpus=1.
 SCOPE_HEAVY_RESOURCES = dict(
     slurm_partition=config["cluster"]["gpu_partition"],
@@ -158,7 +160,8 @@ def noise_free_observations(wildcards):
     return results(f"twin/{wildcards.problem}/observations/{noise_free_set(wildcards.problem)}.nc")
 
 
-SENSITIVITY_PROBLEMS = [name for name in PROBLEMS if noise_free_set(name)]
+# not for per-pixel problems: their truth is a map, and each pixel's Laplace sd is in its maps
+SENSITIVITY_PROBLEMS = [name for name in PROBLEMS if noise_free_set(name) and "per_pixel" not in PROBLEMS[name]]
 
 
 def experiments():
@@ -334,3 +337,22 @@ def posterior_outputs():
             for ext in ("png", "svg")
         ]
     return outputs
+
+
+# Per-pixel calibration (workflow/rules/pixels.smk)
+PIXELS_DIR = results("maps/{problem}/{observations}")
+PIXELS_FIGURES_DIR = results("figures/maps/{problem}/{observations}")
+
+
+def pixel_outputs():
+    """The parameter maps, trace and map figure of every per-pixel problem's observation sets."""
+    return [
+        path.format(**job)
+        for job in PIXEL_JOBS
+        for path in (
+            f"{PIXELS_DIR}/parameters.nc",
+            f"{PIXELS_DIR}/trace.csv",
+            f"{PIXELS_FIGURES_DIR}/maps.png",
+            f"{PIXELS_FIGURES_DIR}/maps.svg",
+        )
+    ]

@@ -1,0 +1,75 @@
+"""Per-pixel calibration end to end (.test/pixels.yaml): sif_map's fqe and Cab per pixel, from the forward chain
+to the parameter maps and their figure."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from conftest import workflow_copy
+from test_workflow import ASSETS, snakemake
+
+from scopecal.metrics import RECOVERY_ZONE
+from scopecal.pixels import STOP_REASONS
+
+CONFIGS = [".test/config.yaml", ".test/pixels.yaml"]
+SPANS = {"fqe": 0.1 - 0.001, "Cab": 80.0 - 10.0}
+
+
+@pytest.fixture(scope="module")
+def pixels_run(tmp_path_factory):
+    work = workflow_copy(tmp_path_factory.mktemp("pixels"))
+    result = snakemake("--cores", "2", "--configfile", *CONFIGS, "--config", ASSETS, cwd=work)
+    return work / "results", result.stdout + result.stderr
+
+
+def maps_of(results, observations):
+    with xr.open_dataset(results / f"maps/sif_map/{observations}/parameters.nc") as maps:
+        return maps.load()
+
+
+@pytest.mark.e2e
+def test_noise_free_maps_recover_every_pixel_s_own_truth(pixels_run):
+    results, _ = pixels_run
+    maps = maps_of(results, "clean")
+    observed = maps["observations"].values > 0
+    assert observed.sum() == maps.attrs["pixels"] >= 4
+    for name, span in SPANS.items():
+        truth = maps[f"truth_{name}"].values[observed]
+        assert np.ptp(truth) > 0.2 * span / 2  # the pixels' truths differ
+        assert np.abs(maps[name].values[observed] - truth).max() < 1e-6 * span
+        assert np.isnan(maps[name].values[~observed]).all()
+    assert set(maps["stop_code"].values[observed]) <= {0, 1}  # converged
+
+
+@pytest.mark.e2e
+def test_noisy_maps_carry_an_honest_laplace_sd(pixels_run):
+    results, _ = pixels_run
+    maps = maps_of(results, "noisy1")
+    observed = maps["observations"].values > 0
+    for name, span in SPANS.items():
+        error = np.abs(maps[name] - maps[f"truth_{name}"]).values[observed]
+        sd = maps[f"sd_{name}"].values[observed]
+        assert (sd > 0).all() and (error < 4 * sd).all()  # the truth within 4 sd in every pixel
+        assert np.median(error) < RECOVERY_ZONE * span
+    assert maps["stop_code"].attrs["flag_meanings"] == "; ".join(STOP_REASONS)
+
+
+@pytest.mark.e2e
+def test_trace_figure_and_log(pixels_run):
+    results, console = pixels_run
+    maps = maps_of(results, "noisy1")
+    trace = pd.read_csv(results / "maps/sif_map/noisy1/trace.csv")
+    per_pixel = trace.groupby(["y", "x"]).size()
+    observed = maps["observations"].values > 0
+    assert len(per_pixel) == observed.sum()
+    for (y, x), count in per_pixel.items():
+        assert maps["evaluations"].values[y, x] == count
+        best = trace[(trace["y"] == y) & (trace["x"] == x)]["misfit"].min()
+        assert maps["misfit"].values[y, x] == pytest.approx(best, rel=1e-12)
+    assert maps.attrs["model_runs"] == trace["evaluation"].max()  # the slowest pixel sets the batched runs
+    for name in ("clean", "noisy1"):
+        assert (results / f"figures/maps/sif_map/{name}/maps.png").stat().st_size > 20_000
+        assert (results / f"figures/maps/sif_map/{name}/maps.svg").is_file()
+    log = (results / "logs/maps/sif_map/noisy1.log").read_text()
+    assert f"{observed.sum()} pixels, {maps.attrs['model_runs']} batched SCOPE runs on cpu" in log
+    assert "rule calibrate_pixels:" in console and "rule calibrate:" not in console
