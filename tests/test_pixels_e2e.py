@@ -72,4 +72,33 @@ def test_trace_figure_and_log(pixels_run):
         assert (results / f"figures/maps/sif_map/{name}/maps.svg").is_file()
     log = (results / "logs/maps/sif_map/noisy1.log").read_text()
     assert f"{observed.sum()} pixels, {maps.attrs['model_runs']} batched SCOPE runs on cpu" in log
+    clean_log = (results / "logs/maps/sif_map/clean.log").read_text()
+    for name in SPANS:
+        assert f"{name}: 100% of pixels within the recovery zone" in clean_log
     assert "rule calibrate_pixels:" in console and "rule calibrate:" not in console
+
+
+@pytest.mark.e2e
+def test_a_job_run_again_resumes_from_its_checkpoint(pixels_run):
+    """A re-run job (as after a kill once everything was saved) replays the checkpoint: the same maps, and no
+    SCOPE run (the wall time it reports is the saved one)."""
+    results, _ = pixels_run
+    before = maps_of(results, "clean")
+    target = "results/maps/sif_map/clean/parameters.nc"
+    snakemake(
+        "--cores",
+        "1",
+        "--configfile",
+        *CONFIGS,
+        "--config",
+        ASSETS,
+        "--forcerun",
+        "calibrate_pixels",
+        "--",
+        target,
+        cwd=results.parent,
+    )
+    after = maps_of(results, "clean")
+    assert after.attrs["seconds"] == before.attrs["seconds"] and after.attrs["model_runs"] == before.attrs["model_runs"]
+    for name in ("fqe", "Cab", "sd_fqe", "sd_Cab", "misfit", "evaluations"):
+        np.testing.assert_array_equal(after[name].values, before[name].values)

@@ -265,23 +265,24 @@ class Objective:
         """
         if self.cells_per_observation != 1:
             raise ValueError("per-row parameters need one modelled cell per observation, not a footprint")
-        residuals, usable, derivatives = [], [], []
-        for chunk in chunk_slices(len(rows), self.chunk_size):
-            cell_u = torch.as_tensor(np.asarray(row_u[chunk], dtype=float), dtype=self.dtype, device=self.device)
-            cell_u.requires_grad_(jacobian)
-            with torch.set_grad_enabled(jacobian):
-                values, usable_rows, _, _ = self._model_residuals(cell_u, torch.as_tensor(rows[chunk]))
-                values = values[0]
-                residuals.append(values.detach().cpu().numpy())
-                usable.append(usable_rows[0].numpy())
-                if jacobian:
-                    derived = self._derivative(values, cell_u, "jacobian")
-                    derivatives.append(derived.reshape(*values.shape, -1).cpu().numpy())
-        return (
-            np.concatenate(residuals),
-            np.concatenate(usable),
-            np.concatenate(derivatives) if jacobian else None,
-        )
+        pieces = [self._rows(row_u[chunk], rows[chunk], jacobian) for chunk in chunk_slices(len(rows), self.chunk_size)]
+        residuals, usable, derivatives = zip(*pieces, strict=True)
+        return np.concatenate(residuals), np.concatenate(usable), np.concatenate(derivatives) if jacobian else None
+
+    def _rows(
+        self, row_u: np.ndarray, rows: np.ndarray, jacobian: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """One chunk of :meth:`evaluate_rows`; its graph is freed on return."""
+        cell_u = torch.as_tensor(np.asarray(row_u, dtype=float), dtype=self.dtype, device=self.device)
+        cell_u.requires_grad_(jacobian)
+        with torch.set_grad_enabled(jacobian):
+            residuals, usable, _, _ = self._model_residuals(cell_u, torch.as_tensor(rows))
+            residuals = residuals[0]
+            derivatives = None
+            if jacobian:
+                derivatives = self._derivative(residuals, cell_u, "jacobian").reshape(*residuals.shape, -1)
+                derivatives = derivatives.cpu().numpy()
+        return residuals.detach().cpu().numpy(), usable[0].numpy(), derivatives
 
     @property
     def batches_populations(self) -> bool:

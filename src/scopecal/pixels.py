@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from .calibrate import write_json
+from .metrics import RECOVERY_ZONE
 from .objective import Objective
 from .problems import Problem
 from .sensitivity import identifiability
@@ -368,3 +369,21 @@ def parameter_maps(
         seconds=fits.seconds,
     )
     return maps
+
+
+def recovery(maps: xr.Dataset, problem: Problem) -> dict[str, dict[str, float]] | None:
+    """Per parameter of a twin's maps: the share of observed pixels within the recovery zone, the worst error in
+    zone units, and the share of pixels whose truth lies within 2 Laplace sd (None without truth maps)."""
+    if not all(f"truth_{name}" in maps for name in problem.names):
+        return None
+    observed = maps["observations"].values > 0
+    summary = {}
+    for parameter in problem.parameters:
+        error = np.abs(maps[parameter.name] - maps[f"truth_{parameter.name}"]).values[observed]
+        zone = RECOVERY_ZONE * parameter.span
+        summary[parameter.name] = dict(
+            within_zone=float(np.mean(error <= zone)),
+            worst_error_of_zone=float(error.max() / zone),
+            within_2_sd=float(np.mean(error <= 2 * maps[f"sd_{parameter.name}"].values[observed])),
+        )
+    return summary

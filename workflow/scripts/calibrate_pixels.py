@@ -6,7 +6,7 @@ import torch
 from scopecal.calibrate import job_fingerprint, objective_from_files
 from scopecal.logs import log_to
 from scopecal.netcdf import write_netcdf
-from scopecal.pixels import STOP_REASONS, Settings, calibrate_pixels
+from scopecal.pixels import STOP_REASONS, Settings, calibrate_pixels, recovery
 from scopecal.problems import problem_from_config
 
 log = log_to(snakemake.log[0])
@@ -39,3 +39,11 @@ log.info(
     maps.attrs["seconds"],
     ", ".join(f"{np.sum(codes == code)} {reason}" for code, reason in enumerate(STOP_REASONS) if np.any(codes == code)),
 )
+for name, figures in (recovery(maps, problem) or {}).items():
+    log.info(
+        "%s: %.0f%% of pixels within the recovery zone, worst error %.2g of it; truth within 2 Laplace sd: %.0f%%",
+        name,
+        100 * figures["within_zone"],
+        figures["worst_error_of_zone"],
+        100 * figures["within_2_sd"],
+    )
