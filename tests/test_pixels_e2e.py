@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from conftest import workflow_copy
-from test_workflow import ASSETS, snakemake
+from test_workflow import ASSETS, planned_jobs, snakemake
 
 from scopecal.metrics import RECOVERY_ZONE
 from scopecal.pixels import STOP_REASONS
@@ -102,3 +102,13 @@ def test_a_job_run_again_resumes_from_its_checkpoint(pixels_run):
     assert after.attrs["seconds"] == before.attrs["seconds"] and after.attrs["model_runs"] == before.attrs["model_runs"]
     for name in ("fqe", "Cab", "sd_fqe", "sd_Cab", "misfit", "evaluations"):
         np.testing.assert_array_equal(after[name].values, before[name].values)
+
+
+@pytest.mark.e2e
+def test_a_solver_setting_reruns_only_the_pixel_jobs(pixels_run):
+    results, _ = pixels_run
+    overlay = {"problems": {"sif_map": {"per_pixel": {"max_evaluations": 12}}}}
+    rules = {rule for rule, _ in planned_jobs(results.parent, overlay, CONFIGS)}
+    assert rules == {"calibrate_pixels", "pixel_maps_figure", "all"}  # not the truth run or the twin sets
+    overlay = {"problems": {"sif_map": {"per_pixel": {"truth_seed": 2}}}}
+    assert {"truth", "twin", "calibrate_pixels"} <= {rule for rule, _ in planned_jobs(results.parent, overlay, CONFIGS)}

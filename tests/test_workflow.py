@@ -386,9 +386,10 @@ def test_config_readme_describes_every_section():
 SCOPE_RULES = {"inputs", "forward", "truth", "calibrate", "sensitivity"}
 
 
-def planned_jobs(work, overlay=None):
-    """(rule, wildcards) of every job `snakemake -n` plans in ``work``, with ``overlay`` laid over the test config."""
-    configfiles = [".test/config.yaml"]
+def planned_jobs(work, overlay=None, configfiles=(".test/config.yaml",)):
+    """(rule, wildcards) of every job `snakemake -n` plans in ``work``, with ``overlay`` laid over the test config
+    (``configfiles``)."""
+    configfiles = list(configfiles)
     if overlay is not None:
         (work / "overlay.yaml").write_text(yaml.safe_dump(overlay))
         configfiles.append("overlay.yaml")

@@ -116,10 +116,13 @@ def weather_settings():
     return {"source": source, source: config["weather"].get(source) or {}}
 
 
-def problem_spec(name, observations=None):
-    """problems.<name> as one job of it reads it: without the keys that choose which jobs run, and with only the
-    entry of its observation set (noisy1 comes from the entry `noisy`; None: no observation set)."""
+def problem_spec(name, observations=None, per_pixel_solver=False):
+    """problems.<name> as one job of it reads it: without the keys that choose which jobs run, with only the
+    entry of its observation set (noisy1 comes from the entry `noisy`; None: no observation set), and of a
+    per_pixel section only its truth_seed unless the job solves the pixels (``per_pixel_solver``)."""
     spec = {key: value for key, value in config["problems"][name].items() if key not in PROBLEM_RUN_KEYS}
+    if "per_pixel" in spec and not per_pixel_solver:
+        spec["per_pixel"] = {key: value for key, value in spec["per_pixel"].items() if key == "truth_seed"}
     spec["observations"] = {
         entry: sampling
         for entry, sampling in spec["observations"].items()

@@ -21,7 +21,7 @@ rule calibrate_pixels:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations, per_pixel_solver=True),
         scope=scope_run(),
     script:
         "../scripts/calibrate_pixels.py"
