@@ -8,7 +8,15 @@ import xarray as xr
 
 from scopecal.calibrate import observed_cells
 from scopecal.config import check_config, pixel_jobs
-from scopecal.pixels import STOP_REASONS, Settings, observation_pixels, pixel_truths, solve_pixels
+from scopecal.pixels import (
+    STOP_REASONS,
+    Settings,
+    observation_pixels,
+    parameter_maps,
+    pixel_truths,
+    recovery,
+    solve_pixels,
+)
 from scopecal.problems import problem_from_config
 
 TIMES = np.linspace(0.0, 2.0, 6)
@@ -195,3 +203,33 @@ def test_per_pixel_jobs_and_what_a_per_pixel_problem_refuses():
     del config["problems"]["sif_map"]["per_pixel"]
     with pytest.raises(ValueError, match="truth_spread needs per_pixel"):
         check_config(config)
+
+
+def test_a_pixel_without_a_usable_start_has_no_estimate_in_the_maps_and_counts_as_not_recovered():
+    problem = problem_from_config(
+        "decay",
+        dict(
+            workflow="fluorescence",
+            per_pixel={},
+            parameters={name: dict(truth=0.5, lower=0.0, upper=1.0, starts=[0.5]) for name in ("a", "b")},
+            targets=dict(F740=dict(relative=0.02)),
+            observations=dict(clean={}),
+        ),
+    )
+    fits = solve_pixels(Pixels(TRUTHS, unusable=(2,)), np.full_like(TRUTHS, 0.5), BOUNDS, Settings())
+    mask = xr.DataArray(np.ones((2, 2), bool), dims=("y", "x"))
+    pixels = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    truths = xr.Dataset({f"truth_{name}": (("y", "x"), TRUTHS[:, i].reshape(2, 2)) for i, name in enumerate("ab")})
+    maps = parameter_maps(fits, problem, pixels, np.full(4, len(TIMES)), mask, truths)
+    assert np.isnan([maps["a"].values[1, 0], maps["sd_a"].values[1, 0], maps["misfit"].values[1, 0]]).all()
+    assert maps["stop_code"].values[1, 0] == 4 and np.isfinite(maps["a"].values[0]).all()
+    summary = recovery(maps, problem)
+    assert summary["a"]["within_zone"] == summary["b"]["within_zone"] == 0.75
+    assert summary["a"]["worst_error_of_zone"] < 1e-4  # over the pixels with an estimate
+
+
+def test_a_footprint_set_is_refused_for_a_per_pixel_problem():
+    inputs, observations = grid_dataset()
+    observations["footprint_weight"] = xr.DataArray(np.ones((3, 3)), dims=("y", "x"))
+    with pytest.raises(ValueError, match="cannot use a footprint observation set"):
+        observation_pixels(inputs, observations)

@@ -121,8 +121,8 @@ class Objective:
         self, cell_u: torch.Tensor, rows: slice | torch.Tensor = slice(None), members: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Model values (members, observations, targets) of the observations ``rows`` (a slice or an index
-        tensor) for per-cell scaled
-        parameters ``cell_u`` (one row per modelled cell), and whether each (member, observation) is usable.
+        tensor) for per-cell scaled parameters ``cell_u`` (one row per modelled cell), and whether each (member,
+        observation) is usable.
 
         ``members`` > 1 runs that many parameter sets in one call, stacked along the cell axis. An observation is
         unusable when one of its cells gave a non-finite value or an energy balance left unsolved. Also returns,
