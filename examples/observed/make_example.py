@@ -17,7 +17,10 @@ has model error as a real one does. The mean leaf angle of 40 degrees in ``STRUC
 runner's leaf angle distribution, which scope-rtm's energy balance ignores (it builds each cell's from ``ala``):
 the committed files were made with the crop state's own leaf angles. Setting ``ala`` in the inputs would apply
 it; the files would then have to be made again. The parameters used are in the file's header comment and in
-``TRUE_SETTINGS`` below.
+``TRUE_SETTINGS`` below. The committed weather file's vapour pressure was made with Tetens' constants 6.1078 hPa
+and 17.27 (natural exponent); :func:`scopecal.weather.synthetic_weather` now takes SCOPE's (6.107 hPa, 7.5, base
+10), which differ by at most 0.003 hPa (all other
+columns are as before).
 
 Run from the repository root (28 minutes on the 2-core machine while it was busy: 2295 energy-balance
 half-hours with 20 fixed iterations each):
@@ -54,42 +57,6 @@ TRUE_SETTINGS = {"fqe": 0.016, "rss": 300.0, "rbs": 15.0, "Vcmax25": 75.0, "Ball
 NOISE = {"SIF_760": (0.08, 0.03), "TS": (0.0, 0.5), "LE": (0.10, 15.0)}  # (relative, absolute) sd
 
 
-def saturation_vapour_pressure_hpa(ta_c: np.ndarray) -> np.ndarray:
-    """Tetens' formula over water."""
-    return 6.1078 * np.exp(17.27 * ta_c / (ta_c + 237.3))
-
-
-def synthetic_weather(field: Path, rng: np.random.Generator) -> pd.DataFrame:
-    times = pd.date_range("2021-05-01", "2021-09-30 23:30", freq="30min")
-    elevation = geometry.sun_elevation(times.values, field)
-    day = (times.normalize() - times[0].normalize()).days.values
-    n_days = day.max() + 1
-    cloudiness = np.clip(rng.normal(0.75, 0.18, n_days), 0.25, 1.0)[day]
-    rin = np.clip(1361.0 * 0.78 * np.sin(np.radians(elevation)) * cloudiness, 0.0, None)
-    season = 17.0 + 4.0 * np.sin(2 * np.pi * (day - 30) / 300)
-    daily_offset = rng.normal(0.0, 2.0, n_days)[day]
-    solar_hour = (times.hour + times.minute / 60 + 4.7 / 15.0) % 24
-    ta = season + daily_offset + 5.0 * np.cos(2 * np.pi * (solar_hour - 14.5) / 24) * (0.6 + 0.5 * cloudiness)
-    ea = 0.65 * saturation_vapour_pressure_hpa(season + daily_offset - 3.0)
-    emissivity = 0.70 + 0.25 * (1 - cloudiness)
-    rli = emissivity * Stefan_Boltzmann * (ta + 273.15) ** 4
-    wind = np.clip(
-        2.2 + rng.normal(0.0, 0.8, n_days)[day] + 1.0 * np.sin(np.radians(np.clip(elevation, 0, None))), 0.5, None
-    )
-    pressure = 1013.0 + rng.normal(0.0, 5.0, n_days)[day]
-    return pd.DataFrame(
-        {
-            "time": times.strftime("%Y-%m-%dT%H:%M:%S"),
-            "sw_down_wm2": rin.round(2),
-            "lw_down_wm2": rli.round(2),
-            "air_temp_c": ta.round(3),
-            "vapour_pressure_hpa": ea.round(3),
-            "pressure_hpa": pressure.round(2),
-            "wind_speed_ms": wind.round(3),
-        }
-    )
-
-
 def tower_location(grid: retrieval.FieldGrid) -> tuple[float, float]:
     """lat, lon of the tower pixel's centre."""
     x0, size, _, y0, _, _ = grid.geotransform
@@ -106,7 +73,8 @@ def main() -> None:
     rng = np.random.default_rng(SEED)
     field = default_field_geojson()
 
-    weather_table = synthetic_weather(field, rng)
+    times = pd.date_range("2021-05-01", "2021-09-30 23:30", freq="30min")
+    weather_table = weather.synthetic_weather(field, times, rng)
     weather_path = HERE / "weather_halfhourly_synthetic.csv"
     weather_table["note"] = "SYNTHETIC (examples/observed/make_example.py)"
     weather_table.to_csv(weather_path, index=False)

@@ -121,3 +121,51 @@ def usable_weather_times(forcing: xr.Dataset, times: ArrayLike, *, where: str = 
             f"and {gaps} of the times inside them fall in gaps longer than weather.local.max_gap_hours"
         )
     return usable
+
+
+def synthetic_weather(
+    field: str | Path,
+    times: pd.DatetimeIndex,
+    rng: np.random.Generator,
+    *,
+    mean_air_temp_c: float = 17.0,
+    mean_cloudiness: float = 0.75,
+    longitude_deg: float = 4.7,
+) -> pd.DataFrame:
+    """SYNTHETIC forcing at a field, in the columns of config/config.yaml's ``weather.local.columns``: shortwave from
+    a clear-sky model times a day-to-day cloud factor (mean ``mean_cloudiness``, 1 = clear), a seasonal and diurnal
+    air temperature around ``mean_air_temp_c`` (warmest at 14:30 local solar time, ``longitude_deg`` east), vapour
+    pressure at 65 % of saturation at the daily mean, longwave from a sky emissivity that grows with cloud,
+    pressure and wind; all from ``rng``. For example files, never for a real site."""
+    from scipy.constants import Stefan_Boltzmann
+
+    from .geometry import sun_elevation
+    from .tower_weather import saturation_vapour_pressure
+
+    elevation = sun_elevation(times.values, field)
+    day = (times.normalize() - times[0].normalize()).days.values
+    n_days = day.max() + 1
+    cloudiness = np.clip(rng.normal(mean_cloudiness, 0.18, n_days), 0.25, 1.0)[day]
+    rin = np.clip(1361.0 * 0.78 * np.sin(np.radians(elevation)) * cloudiness, 0.0, None)
+    season = mean_air_temp_c + 4.0 * np.sin(2 * np.pi * (day - 30) / 300)
+    daily_offset = rng.normal(0.0, 2.0, n_days)[day]
+    solar_hour = (times.hour + times.minute / 60 + longitude_deg / 15.0) % 24
+    ta = season + daily_offset + 5.0 * np.cos(2 * np.pi * (solar_hour - 14.5) / 24) * (0.6 + 0.5 * cloudiness)
+    ea = 0.65 * saturation_vapour_pressure(season + daily_offset - 3.0)
+    emissivity = 0.70 + 0.25 * (1 - cloudiness)
+    rli = emissivity * Stefan_Boltzmann * (ta + 273.15) ** 4
+    wind = np.clip(
+        2.2 + rng.normal(0.0, 0.8, n_days)[day] + 1.0 * np.sin(np.radians(np.clip(elevation, 0, None))), 0.5, None
+    )
+    pressure = 1013.0 + rng.normal(0.0, 5.0, n_days)[day]
+    return pd.DataFrame(
+        {
+            "time": times.strftime("%Y-%m-%dT%H:%M:%S"),
+            "sw_down_wm2": rin.round(2),
+            "lw_down_wm2": rli.round(2),
+            "air_temp_c": ta.round(3),
+            "vapour_pressure_hpa": ea.round(3),
+            "pressure_hpa": pressure.round(2),
+            "wind_speed_ms": wind.round(3),
+        }
+    )
