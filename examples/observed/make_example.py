@@ -19,8 +19,8 @@ the committed files were made with the crop state's own leaf angles. Setting ``a
 it; the files would then have to be made again. The parameters used are in the file's header comment and in
 ``TRUE_SETTINGS`` below. The committed weather file's vapour pressure was made with Tetens' constants 6.1078 hPa
 and 17.27 (natural exponent); :func:`scopecal.weather.synthetic_weather` now takes SCOPE's (6.107 hPa, 7.5, base
-10), which differ by at most 0.003 hPa (all other
-columns are as before).
+10), which differ by at most 0.003 hPa (all other columns
+are as before).
 
 Run from the repository root (28 minutes on the 2-core machine while it was busy: 2295 energy-balance
 half-hours with 20 fixed iterations each):
