@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from datetime import date
 from importlib.resources import files
@@ -34,8 +35,49 @@ def season_dates(config: Mapping[str, Any]) -> tuple[date, date]:
     return date.fromisoformat(config["season"]["start"]), date.fromisoformat(config["season"]["end"])
 
 
+# what a site of `sites` may set for itself; every other section is shared by all sites
+SITE_SECTIONS = ("field", "season", "retrieval", "weather", "geometry")
+SITE_PLACEHOLDER = "{site}"  # in a file observation set's path: the site's own file
+
+
+def site_names(config: Mapping[str, Any]) -> list[str | None]:
+    """The sites of a config; [None] for a config without ``sites`` (one field, paths without a site folder)."""
+    return list(config.get("sites") or {}) or [None]
+
+
+def problem_sites(config: Mapping[str, Any], name: str) -> list[str | None]:
+    """The sites a problem runs on: its ``sites``, else every site."""
+    return list(config["problems"][name].get("sites") or site_names(config))
+
+
+def site_config(config: Mapping[str, Any], site: str | None) -> dict[str, Any]:
+    """The config one site runs with: the shared sections with the site's own laid over them key by key, only the
+    problems that run on the site, and ``{site}`` in file observation paths replaced by its name. None: the
+    config itself (a config without sites)."""
+    if site is None:
+        return dict(config)
+    from snakemake.utils import update_config
+
+    merged = copy.deepcopy({key: value for key, value in config.items() if key != "sites"})
+    update_config(merged, copy.deepcopy(config["sites"][site] or {}))
+    for section in ("calibration", "posterior"):
+        merged[section]["problems"] = [
+            name for name in merged[section]["problems"] if site in problem_sites(config, name)
+        ]
+    for spec in merged["problems"].values():
+        spec.pop("sites", None)
+        for entry in spec["observations"].values():
+            if "file" in entry:
+                entry["file"] = entry["file"].replace(SITE_PLACEHOLDER, site)
+    return merged
+
+
 def check_config(config: Mapping[str, Any]) -> None:
-    """Raise ValueError naming the key, for what the schema cannot say; run before any job."""
+    """Raise ValueError naming the key, for what the schema cannot say; run before any job. With ``sites``, each
+    site's own config is checked, its errors named by site."""
+    if config.get("sites"):
+        check_sites(config)
+        return
     errors = []
     start, end = season_dates(config)
     if end < start:
@@ -70,9 +112,36 @@ def check_config(config: Mapping[str, Any]) -> None:
     check_calibration(config)
 
 
+def check_sites(config: Mapping[str, Any]) -> None:
+    """Raise ValueError for a problem on a site that is not listed, a suite that has no site folder (docs,
+    paper_comparison), or what makes one site's own config invalid."""
+    sites = list(config["sites"])
+    errors = [
+        f"{key}: not available with sites (it reads one site's results)"
+        for key in ("docs", "paper_comparison")
+        if key in config
+    ]
+    for name, spec in config["problems"].items():
+        if unknown := sorted(set(spec.get("sites") or []) - set(sites)):
+            errors.append(f"problems.{name}.sites: {unknown} are not among sites ({sites})")
+    for site in sites if not errors else []:
+        try:
+            check_config(site_config(config, site))
+        except ValueError as error:
+            errors += [f"sites.{site}: {line[2:]}" for line in str(error).splitlines()[1:]]
+    if errors:
+        raise ValueError("invalid config:\n- " + "\n- ".join(errors))
+
+
 def config_warnings(config: Mapping[str, Any]) -> list[str]:
     """Settings the schema accepts that this config's other choices leave unused: each one names the key, its value
     and why it has no effect. The workflow prints them when it loads the config (they do not stop it)."""
+    if config.get("sites"):  # a note every site has is given once
+        per_site = {site: config_warnings(site_config(config, site)) for site in config["sites"]}
+        shared = [note for note in next(iter(per_site.values())) if all(note in n for n in per_site.values())]
+        return shared + [
+            f"sites.{site}: {note}" for site, notes in per_site.items() for note in notes if note not in shared
+        ]
     notes = []
     field, source = config["field"], config["retrieval"]["source"]
     if field.get("crop") and source != "arc":

@@ -16,6 +16,8 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
+from .config import site_config
+
 MAX_VALUE_CHARS = 120
 
 
@@ -85,7 +87,12 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     # tests do it.
     schema = yaml.load(Path(schema_path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    error = best_match(_with_defaults(validator_class)(schema).iter_errors(config))
+    validator = _with_defaults(validator_class)(schema)
+    error = best_match(validator.iter_errors(config))
     if error is not None:
         raise ValueError(f"invalid config (schema {_shown(schema_path)}): {describe(error)}")
+    for site in config.get("sites") or {}:  # each site's sections laid over the shared ones
+        error = best_match(validator.iter_errors(site_config(config, site)))
+        if error is not None:
+            raise ValueError(f"invalid config (schema {_shown(schema_path)}): sites.{site}: {describe(error)}")
     return config
