@@ -31,6 +31,7 @@ include: "workflow/rules/twin.smk"
 include: "workflow/rules/observations.smk"
 include: "workflow/rules/calibration.smk"
 include: "workflow/rules/pixels.smk"
+include: "workflow/rules/sites.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/posterior.smk"
 include: "workflow/rules/docs.smk"
@@ -40,8 +41,9 @@ rule all:
     default_target: True
     input:
         forward_outputs(),
-        results("calibration/summary.csv") if JOBS else [],
+        summary_outputs(),
         figure_outputs(),
         validation_outputs(),
         posterior_outputs(),
         pixel_outputs(),
+        sites_outputs(),

@@ -522,3 +522,38 @@ def pixel_maps_figure(maps: xr.Dataset, parameters, *, title: str = ""):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def sites_figure(table: pd.DataFrame, *, title: str = ""):
+    """Per problem and parameter (panels): each site's estimates (x: site; one marker per method and observation
+    set, error bars: the row's sd), the truth as a black bar where the twin has one."""
+    panels = list(dict.fromkeys(zip(table["problem"], table["parameter"], strict=True)))
+    sites = list(dict.fromkeys(table["site"]))
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, (problem, name) in zip(axes.flat, panels, strict=False):
+        rows = table[(table["problem"] == problem) & (table["parameter"] == name)]
+        runs = list(dict.fromkeys(rows["observations"] + " " + rows["method"]))
+        for index, run in enumerate(runs):
+            mine = rows[rows["observations"] + " " + rows["method"] == run]
+            x = np.array([sites.index(site) for site in mine["site"]]) + 0.3 * (index / max(len(runs) - 1, 1) - 0.5)
+            ax.errorbar(x, mine["estimate"], yerr=mine["sd"].fillna(0.0), fmt="o", ms=4, capsize=2, label=run)
+        truths = rows.groupby("site", sort=False)["truth"].first().dropna()
+        ax.hlines(
+            truths.values,
+            [sites.index(s) - 0.4 for s in truths.index],
+            [sites.index(s) + 0.4 for s in truths.index],
+            colors="black",
+            lw=1.5,
+            label="truth",
+        )
+        ax.set_xticks(range(len(sites)), sites, fontsize=8, rotation=15)
+        ax.set_xlim(-0.6, len(sites) - 0.4)
+        ax.set_title(f"{problem}: {parameter_label(name)}", fontsize=9)
+        ax.legend(fontsize=6)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

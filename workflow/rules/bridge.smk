@@ -10,6 +10,6 @@ rule bridge:
     conda:
         "../../envs/prepare.yaml"
     params:
-        year=int(config["season"]["start"][:4]),
+        year=season_year,
     script:
         "../scripts/bridge.py"

@@ -18,7 +18,7 @@ rule calibrate:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
         optimizer=lambda wildcards: optimizer_setup(config, wildcards.optimizer),
         budget=lambda wildcards: job_budget(config, wildcards.problem, wildcards.optimizer),
         seed=config["calibration"]["seed"],
@@ -29,7 +29,7 @@ rule calibrate:
 
 rule summary:
     input:
-        calibration_results(),
+        calibration_results,
     output:
         report(
             results("calibration/summary.csv"),

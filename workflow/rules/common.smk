@@ -9,8 +9,11 @@ from scopecal.config import (
     optimizer_setup,
     pixel_jobs,
     posterior_settings,
+    problem_sites,
     same_design,
     sensitivity_set,
+    site_config,
+    site_names,
 )
 from scopecal.problems import expand_observation_sets, problem_from_config
 
@@ -26,19 +29,42 @@ PROBLEMS = {
     name: config["problems"][name]
     for name in dict.fromkeys(config["calibration"]["problems"] + config["posterior"]["problems"])
 }
-JOBS = calibration_jobs(config)
-PIXEL_JOBS = pixel_jobs(config)
+# Sites (config `sites`): every path under results_dir/<site> and every job keyed by the {site} wildcard. A config
+# without sites is one site, None, with paths as they always were.
+SITES = site_names(config)
+SITE_CONFIGS = {site: site_config(config, site) for site in SITES}
+JOBS = [dict(job, site=site) for site in SITES for job in calibration_jobs(SITE_CONFIGS[site])]
+PIXEL_JOBS = [dict(job, site=site) for site in SITES for job in pixel_jobs(SITE_CONFIGS[site])]
 
 
-def results(path):
-    """A path under the config's results folder (results/ by default; config/paper.yaml: results/paper)."""
-    return f"{config['results_dir']}/{path}"
+def results(path, site=None):
+    """A path under the config's results folder (results/ by default; config/paper.yaml: results/paper); with
+    sites, under the folder of ``site``, or of the {site} wildcard when none is given."""
+    if not config.get("sites"):
+        return f"{config['results_dir']}/{path}"
+    return f"{config['results_dir']}/{site or '{site}'}/{path}"
+
+
+def site_of(wildcards):
+    """The job's site (None without sites)."""
+    return wildcards.get("site")
+
+
+def settings(wildcards):
+    """The config of the job's site: its field, season, retrieval, weather and geometry over the shared ones."""
+    return SITE_CONFIGS[site_of(wildcards)]
+
+
+def sites_of(problem):
+    """The sites a problem runs on ([None] without sites)."""
+    return problem_sites(config, problem) if config.get("sites") else [None]
 
 
 CALIBRATION_DIR = results("calibration/{problem}/{observations}/{optimizer}/{start}")
 
 
 wildcard_constraints:
+    site="[^/]+",
     workflow="reflectance|fluorescence|thermal|energy-balance",
     problem="[^/]+",
     observations="[^/]+",
@@ -74,7 +100,7 @@ INPUT_SCOPE_KEYS = {
 }
 # The keys of a problem that decide which jobs run, not what one job computes (a job's budget and its posterior
 # settings are params of their own).
-PROBLEM_RUN_KEYS = ("optimizers", "runs", "budget", "sensitivity_set", "posterior")
+PROBLEM_RUN_KEYS = ("optimizers", "runs", "budget", "sensitivity_set", "posterior", "sites")
 
 
 def input_scope(wildcards):
@@ -93,10 +119,11 @@ def scope_run():
     return {key: config["scope"].get(key) for key in ("device", "dtype", "chunk_size")}
 
 
-def retrieval_params():
+def retrieval_params(wildcards):
     """The retrieval source and its own section only; the field's pixel grid for synthetic output and a crop table,
     its crop for ARC."""
-    source = config["retrieval"]["source"]
+    site = settings(wildcards)
+    source = site["retrieval"]["source"]
     field_keys = {
         "synthetic": ("geojson", "pixel_size_m", "shape"),
         "table": ("geojson", "pixel_size_m", "shape"),
@@ -104,23 +131,61 @@ def retrieval_params():
         "arc": ("geojson", "crop"),
     }
     return dict(
-        field={key: config["field"][key] for key in field_keys[source]},
-        season=config["season"],
-        retrieval={"source": source, source: config["retrieval"].get(source) or {}},
+        field={key: site["field"][key] for key in field_keys[source]},
+        season=site["season"],
+        retrieval={"source": source, source: site["retrieval"].get(source) or {}},
     )
 
 
-def weather_settings():
+def retrieval_file(source):
+    """The input file of retrieval source ``source`` (npz, table) where the site's retrieval reads one."""
+
+    def path(wildcards):
+        retrieval = settings(wildcards)["retrieval"]
+        return optional_path((retrieval.get(source) or {}).get("path")) if retrieval["source"] == source else []
+
+    return path
+
+
+def weather_settings(wildcards):
     """The weather source and its own section only (weather.local or weather.era5)."""
-    source = config["weather"]["source"]
-    return {"source": source, source: config["weather"].get(source) or {}}
+    weather = settings(wildcards)["weather"]
+    return {"source": weather["source"], weather["source"]: weather.get(weather["source"]) or {}}
 
 
-def problem_spec(name, observations=None, per_pixel_solver=False):
-    """problems.<name> as one job of it reads it: without the keys that choose which jobs run, with only the
-    entry of its observation set (noisy1 comes from the entry `noisy`; None: no observation set), and of a
+def weather_file(wildcards):
+    weather = settings(wildcards)["weather"]
+    return optional_path((weather.get("local") or {}).get("path")) if weather["source"] == "local" else []
+
+
+def field_geojson(wildcards):
+    """The site's field polygon (None: arcope's bundled test field)."""
+    return settings(wildcards)["field"]["geojson"]
+
+
+def field_file(wildcards):
+    return optional_path(field_geojson(wildcards))
+
+
+def season(wildcards):
+    return settings(wildcards)["season"]
+
+
+def season_year(wildcards):
+    return int(season(wildcards)["start"][:4])
+
+
+def problem_spec(wildcards, observations=None, per_pixel_solver=False):
+    """The job's problem as the job reads it (site_problem_spec)."""
+    return site_problem_spec(wildcards.problem, site_of(wildcards), observations, per_pixel_solver)
+
+
+def site_problem_spec(name, site, observations=None, per_pixel_solver=False):
+    """problems.<name> at a site as one job of it reads it: without the keys that choose which jobs run, with only
+    the entry of its observation set (noisy1 comes from the entry `noisy`; None: no observation set), and of a
     per_pixel section only its truth_seed unless the job solves the pixels (``per_pixel_solver``)."""
-    spec = {key: value for key, value in config["problems"][name].items() if key not in PROBLEM_RUN_KEYS}
+    problem = SITE_CONFIGS[site]["problems"][name]
+    spec = {key: value for key, value in problem.items() if key not in PROBLEM_RUN_KEYS}
     if "per_pixel" in spec and not per_pixel_solver:
         spec["per_pixel"] = {key: value for key, value in spec["per_pixel"].items() if key == "truth_seed"}
     spec["observations"] = {
@@ -137,15 +202,31 @@ def optional_path(path):
 
 
 def forward_outputs():
-    return expand([results("forward/{workflow}.nc"), results("forward/{workflow}.png")], workflow=WORKFLOWS)
+    return [
+        results(f"forward/{workflow}.{ext}", site) for site in SITES for workflow in WORKFLOWS for ext in ("nc", "png")
+    ]
 
 
 def problem_inputs(wildcards):
-    return results(f"inputs/{PROBLEMS[wildcards.problem]['workflow']}.nc")
+    return results(f"inputs/{PROBLEMS[wildcards.problem]['workflow']}.nc", site_of(wildcards))
 
 
-def calibration_results():
-    return [f"{CALIBRATION_DIR.format(**job)}/result.json" for job in JOBS]
+def site_jobs(wildcards):
+    """The calibration jobs of the job's site."""
+    return [job for job in JOBS if job["site"] == site_of(wildcards)]
+
+
+def calibration_results(wildcards):
+    return [f"{CALIBRATION_DIR.format(**job)}/result.json" for job in site_jobs(wildcards)]
+
+
+def calibration_traces(wildcards):
+    return [f"{CALIBRATION_DIR.format(**job)}/trace.csv" for job in site_jobs(wildcards)]
+
+
+def summary_outputs():
+    """Each site's summary of its calibration jobs."""
+    return [results("calibration/summary.csv", site) for site in dict.fromkeys(job["site"] for job in JOBS)]
 
 
 # Figures and tables (workflow/rules/figures.smk)
@@ -160,7 +241,7 @@ def noise_free_set(problem):
 
 
 def noise_free_observations(wildcards):
-    return results(f"twin/{wildcards.problem}/observations/{noise_free_set(wildcards.problem)}.nc")
+    return results(f"twin/{wildcards.problem}/observations/{noise_free_set(wildcards.problem)}.nc", site_of(wildcards))
 
 
 # not for per-pixel problems: their truth is a map, and each pixel's Laplace sd is in its maps
@@ -168,13 +249,13 @@ SENSITIVITY_PROBLEMS = [name for name in PROBLEMS if noise_free_set(name) and "p
 
 
 def experiments():
-    return list(dict.fromkeys((job["problem"], job["observations"]) for job in JOBS))
+    return list(dict.fromkeys((job["site"], job["problem"], job["observations"]) for job in JOBS))
 
 
 def experiment_traces(wildcards):
     return [
         f"{CALIBRATION_DIR.format(**job)}/trace.csv"
-        for job in JOBS
+        for job in site_jobs(wildcards)
         if (job["problem"], job["observations"]) == (wildcards.problem, wildcards.observations)
     ]
 
@@ -183,8 +264,8 @@ def figure_outputs():
     jobs = [f"{FIGURES_DIR}/{{optimizer}}/{{start}}".format(**job) for job in JOBS]
     per_job = [f"{job}/{kind}.{ext}" for job in jobs for kind in ("misfit", "parameters") for ext in ("png", "svg")]
     per_experiment = [
-        path.format(problem=problem, observations=observations)
-        for problem, observations in experiments()
+        path.format(site=site, problem=problem, observations=observations)
+        for site, problem, observations in experiments()
         for path in (
             f"{FIGURES_DIR}/misfit_comparison.png",
             f"{FIGURES_DIR}/misfit_comparison.svg",
@@ -192,13 +273,18 @@ def figure_outputs():
             f"{TABLES_DIR}/{{observations}}.md",
         )
     ]
-    sensitivity = expand(
-        results("sensitivity/{problem}/sensitivity.{ext}"),
-        problem=SENSITIVITY_PROBLEMS,
-        ext=["csv", "md", "png", "svg"],
-    )
-    profiles = expand(results("figures/profiles.{ext}"), ext=["png", "svg"]) + [results("tables/profiles.csv")]
-    profiles = profiles if JOBS else []  # a config that only samples posteriors calibrates nothing
+    sensitivity = [
+        results(f"sensitivity/{problem}/sensitivity.{ext}", site)
+        for problem in SENSITIVITY_PROBLEMS
+        for site in sites_of(problem)
+        for ext in ("csv", "md", "png", "svg")
+    ]
+    # a site that only samples posteriors calibrates nothing
+    profiles = [
+        results(path, site)
+        for site in dict.fromkeys(job["site"] for job in JOBS)
+        for path in ("figures/profiles.png", "figures/profiles.svg", "tables/profiles.csv")
+    ]
     paper = [results(f"tables/paper_comparison.{ext}") for ext in ("csv", "md")] if "paper_comparison" in config else []
     docs = [f"{DOCS_DIR}/summary.json"] if "docs" in config else []
     return per_job + per_experiment + sensitivity + profiles + paper + docs
@@ -210,26 +296,26 @@ def is_file_set(problem, observations):
     return "file" in PROBLEMS[problem]["observations"].get(observations, {})
 
 
-def observation_set_file(problem, observations):
+def observation_set_file(problem, observations, site):
     """An observation set: a twin set, or a file set once matched to the field and times."""
     if is_file_set(problem, observations):
-        return results(f"observations/{problem}/{observations}.nc")
-    return results(f"twin/{problem}/observations/{observations}.nc")
+        return results(f"observations/{problem}/{observations}.nc", site)
+    return results(f"twin/{problem}/observations/{observations}.nc", site)
 
 
-def set_inputs_file(problem, observations):
+def set_inputs_file(problem, observations, site):
     """SCOPE inputs of an observation set: at the overpasses for twins, at the observation times for a file set."""
     if is_file_set(problem, observations):
-        return results(f"observations/{problem}/{observations}_inputs.nc")
-    return results(f"inputs/{PROBLEMS[problem]['workflow']}.nc")
+        return results(f"observations/{problem}/{observations}_inputs.nc", site)
+    return results(f"inputs/{PROBLEMS[problem]['workflow']}.nc", site)
 
 
 def observation_set_path(wildcards):
-    return observation_set_file(wildcards.problem, wildcards.observations)
+    return observation_set_file(wildcards.problem, wildcards.observations, site_of(wildcards))
 
 
 def calibration_inputs(wildcards):
-    return set_inputs_file(wildcards.problem, wildcards.observations)
+    return set_inputs_file(wildcards.problem, wildcards.observations, site_of(wildcards))
 
 
 def validation_outputs():
@@ -263,11 +349,11 @@ def design_set(wildcards):
 
 
 def design_observations(wildcards):
-    return observation_set_file(wildcards.problem, design_set(wildcards))
+    return observation_set_file(wildcards.problem, design_set(wildcards), site_of(wildcards))
 
 
 def design_inputs(wildcards):
-    return set_inputs_file(wildcards.problem, design_set(wildcards))
+    return set_inputs_file(wildcards.problem, design_set(wildcards), site_of(wildcards))
 
 
 def simulation_chunks(wildcards):
@@ -281,19 +367,19 @@ def uses(problem, method):
 
 def posterior_report_inputs(wildcards):
     """Each method's results on every set of the problem; the Laplace posterior where the sensitivity stage runs."""
-    problem, sets = wildcards.problem, POSTERIOR[wildcards.problem]["observations"]
+    problem, sets, site = wildcards.problem, POSTERIOR[wildcards.problem]["observations"], site_of(wildcards)
 
     def per_set(path):
-        return [path.format(problem=problem, observations=name) for name in sets]
+        return [path.format(site=site, problem=problem, observations=name) for name in sets]
 
     mcmc, npe = uses(problem, "mcmc"), uses(problem, "npe")
     return dict(
         mcmc=per_set(f"{POSTERIOR_SET_DIR}/mcmc/posterior.nc") if mcmc else [],
         diagnostics=per_set(f"{POSTERIOR_SET_DIR}/mcmc/diagnostics.csv") if mcmc else [],
         npe=per_set(f"{POSTERIOR_SET_DIR}/npe/posterior.nc") if npe else [],
-        coverage=[f"{POSTERIOR_DIR}/npe/coverage.csv".format(problem=problem)] if npe else [],
-        training=[f"{POSTERIOR_DIR}/npe/training.json".format(problem=problem)] if npe else [],
-        sensitivity=[results(f"sensitivity/{problem}/sensitivity.csv")] if LAPLACE_SETS[problem] else [],
+        coverage=[f"{POSTERIOR_DIR}/npe/coverage.csv".format(site=site, problem=problem)] if npe else [],
+        training=[f"{POSTERIOR_DIR}/npe/training.json".format(site=site, problem=problem)] if npe else [],
+        sensitivity=[results(f"sensitivity/{problem}/sensitivity.csv", site)] if LAPLACE_SETS[problem] else [],
         predictive=per_set(f"{POSTERIOR_SET_DIR}/predictive.nc"),
     )
 
@@ -324,21 +410,22 @@ def posterior_figure_inputs(wildcards):
     """Each method's samples of the set, and the Laplace posterior where it applies."""
     inputs = dict(zip(posterior_methods(wildcards), posterior_samples(wildcards)))
     if wildcards.observations in LAPLACE_SETS[wildcards.problem]:
-        inputs["laplace"] = results(f"sensitivity/{wildcards.problem}/sensitivity.csv")
+        inputs["laplace"] = results(f"sensitivity/{wildcards.problem}/sensitivity.csv", site_of(wildcards))
     return inputs
 
 
 def posterior_outputs():
     """Every problem's table, and a corner and a posterior predictive figure per observation set."""
     outputs = []
-    for problem, settings in POSTERIOR.items():
-        outputs += [results(f"tables/posterior/{problem}.{ext}") for ext in ("csv", "md")]
-        outputs += [
-            f"{POSTERIOR_FIGURES_DIR}/{figure}.{ext}".format(problem=problem, observations=name)
-            for name in settings["observations"]
-            for figure in ("corner", "predictive")
-            for ext in ("png", "svg")
-        ]
+    for problem, posterior in POSTERIOR.items():
+        for site in sites_of(problem):
+            outputs += [results(f"tables/posterior/{problem}.{ext}", site) for ext in ("csv", "md")]
+            outputs += [
+                f"{POSTERIOR_FIGURES_DIR}/{figure}.{ext}".format(site=site, problem=problem, observations=name)
+                for name in posterior["observations"]
+                for figure in ("corner", "predictive")
+                for ext in ("png", "svg")
+            ]
     return outputs
 
 
@@ -359,3 +446,30 @@ def pixel_outputs():
             f"{PIXELS_FIGURES_DIR}/maps.svg",
         )
     ]
+
+
+# The cross-site summary (workflow/rules/sites.smk)
+SITES_SUMMARY_DIR = f"{config['results_dir']}/summary"
+SITE_SUMMARIES = [dict(site=site) for site in dict.fromkeys(job["site"] for job in JOBS)]
+SITE_SENSITIVITY = [
+    (site, problem)
+    for site in SITES
+    for problem in dict.fromkeys(job["problem"] for job in JOBS if job["site"] == site)
+    if problem in SENSITIVITY_PROBLEMS
+]
+
+
+def sites_summary_inputs(wildcards):
+    """Each site's calibration summary and sensitivity tables and its parameter maps, in the order of the rule's
+    params."""
+    return dict(
+        summaries=[results("calibration/summary.csv", job["site"]) for job in SITE_SUMMARIES],
+        sensitivity=[results(f"sensitivity/{problem}/sensitivity.csv", site) for site, problem in SITE_SENSITIVITY],
+        maps=[f"{PIXELS_DIR}/parameters.nc".format(**job) for job in PIXEL_JOBS],
+    )
+
+
+def sites_outputs():
+    if not config.get("sites"):
+        return []
+    return [f"{SITES_SUMMARY_DIR}/sites.{ext}" for ext in ("csv", "md", "png", "svg")]

@@ -29,7 +29,7 @@ rule job_figures:
     conda:
         "../../envs/scope.yaml"
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
     script:
         "../scripts/job_figures.py"
 
@@ -67,7 +67,7 @@ rule experiment:
 rule profiles:
     input:
         summary=results("calibration/summary.csv"),
-        traces=[f"{CALIBRATION_DIR.format(**job)}/trace.csv" for job in JOBS],
+        traces=calibration_traces,
     output:
         figure=report(
             results("figures/profiles.png"),
@@ -118,7 +118,7 @@ rule sensitivity:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, noise_free_set(wildcards.problem)),
+        problem=lambda wildcards: problem_spec(wildcards, noise_free_set(wildcards.problem)),
         observations=lambda wildcards: noise_free_set(wildcards.problem),
         scope=scope_run(),
     script:

@@ -1,7 +1,7 @@
 rule geometry:
     input:
         npz=results("retrieval/arc_output.npz"),
-        field=optional_path(config["field"]["geojson"]),
+        field=field_file,
     output:
         results("geometry/geometry.nc"),
     log:
@@ -11,8 +11,8 @@ rule geometry:
     conda:
         "../../envs/prepare.yaml"
     params:
-        geojson=config["field"]["geojson"],
-        year=int(config["season"]["start"][:4]),
-        geometry=config["geometry"],
+        geojson=field_geojson,
+        year=season_year,
+        geometry=lambda wildcards: settings(wildcards)["geometry"],
     script:
         "../scripts/geometry.py"

@@ -4,10 +4,12 @@
 
 rule observations:
     input:
-        file=lambda wildcards: PROBLEMS[wildcards.problem]["observations"][wildcards.observations]["file"],
+        file=lambda wildcards: settings(wildcards)["problems"][wildcards.problem]["observations"][
+            wildcards.observations
+        ]["file"],
         biophysics=results("bridge/biophysics.nc"),
         weather=results("weather/forcing.nc"),
-        field=optional_path(config["field"]["geojson"]),
+        field=field_file,
         assets=SCOPE_ASSETS,
     output:
         observations=results("observations/{problem}/{observations}.nc"),
@@ -19,12 +21,14 @@ rule observations:
     conda:
         "../../envs/prepare.yaml"
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
         scope=lambda wildcards: input_scope_of(PROBLEMS[wildcards.problem]["workflow"]),
         run=scope_run(),
-        geojson=config["field"]["geojson"],
-        season=config["season"],
-        viewing=lambda wildcards: {key: config["geometry"][key] for key in ("viewing_zenith", "viewing_azimuth")},
+        geojson=field_geojson,
+        season=season,
+        viewing=lambda wildcards: {
+            key: settings(wildcards)["geometry"][key] for key in ("viewing_zenith", "viewing_azimuth")
+        },
     script:
         "../scripts/observations.py"
 
@@ -34,7 +38,7 @@ rule validation:
         inputs=calibration_inputs,
         observations=observation_set_path,
         result=f"{CALIBRATION_DIR}/result.json",
-        field=optional_path(config["field"]["geojson"]),
+        field=field_file,
         assets=SCOPE_ASSETS,
     output:
         report=f"{CALIBRATION_DIR}/validation.json",
@@ -89,8 +93,8 @@ rule validation:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
         scope=scope_run(),
-        geojson=config["field"]["geojson"],
+        geojson=field_geojson,
     script:
         "../scripts/validation.py"

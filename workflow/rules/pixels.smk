@@ -21,7 +21,7 @@ rule calibrate_pixels:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations, per_pixel_solver=True),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations, per_pixel_solver=True),
         scope=scope_run(),
     script:
         "../scripts/calibrate_pixels.py"
@@ -44,6 +44,6 @@ rule pixel_maps_figure:
     conda:
         "../../envs/scope.yaml"
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
     script:
         "../scripts/pixel_maps_figure.py"

@@ -22,7 +22,7 @@ rule mcmc:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
         mcmc=posterior_params("chains", "warmup", "draws", "block", "seed"),
         scope=scope_run(),
     script:
@@ -45,7 +45,7 @@ rule simulate_prior:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, design_set(wildcards)),
+        problem=lambda wildcards: problem_spec(wildcards, design_set(wildcards)),
         design=design_set,
         npe=posterior_params("simulations", "chunks", "seed"),
         scope=scope_run(),
@@ -67,7 +67,7 @@ rule train_posterior:
     conda:
         "../../envs/inference.yaml"
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, design_set(wildcards)),
+        problem=lambda wildcards: problem_spec(wildcards, design_set(wildcards)),
         npe=posterior_params("holdout", "network", "seed"),
     script:
         "../scripts/train_posterior.py"
@@ -89,7 +89,7 @@ rule posterior:
     conda:
         "../../envs/inference.yaml"
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
         design=design_set,
         npe=posterior_params("samples", "seed"),
     script:
@@ -114,7 +114,7 @@ rule posterior_report:
     conda:
         "../../envs/inference.yaml"
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem),
+        problem=lambda wildcards: problem_spec(wildcards),
         observations=lambda wildcards: POSTERIOR[wildcards.problem]["observations"],
         laplace_sets=lambda wildcards: LAPLACE_SETS[wildcards.problem],
     script:
@@ -139,7 +139,7 @@ rule posterior_figure:
     conda:
         "../../envs/inference.yaml"
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
     script:
         "../scripts/posterior_figure.py"
 
@@ -169,7 +169,7 @@ rule posterior_predictive:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
         methods=posterior_methods,
         predictive=posterior_params("predictive", "seed"),
         scope=scope_run(),

@@ -1,16 +1,8 @@
 rule retrieval:
     input:
-        field=optional_path(config["field"]["geojson"]),
-        npz=(
-            optional_path(config["retrieval"].get("npz", {}).get("path"))
-            if config["retrieval"]["source"] == "npz"
-            else []
-        ),
-        table=(
-            optional_path(config["retrieval"].get("table", {}).get("path"))
-            if config["retrieval"]["source"] == "table"
-            else []
-        ),
+        field=field_file,
+        npz=retrieval_file("npz"),
+        table=retrieval_file("table"),
     output:
         results("retrieval/arc_output.npz"),
     log:
@@ -20,6 +12,8 @@ rule retrieval:
     conda:
         "../../envs/retrieval.yaml"
     params:
-        **retrieval_params(),
+        field=lambda wildcards: retrieval_params(wildcards)["field"],
+        season=lambda wildcards: retrieval_params(wildcards)["season"],
+        retrieval=lambda wildcards: retrieval_params(wildcards)["retrieval"],
     script:
         "../scripts/retrieval.py"

@@ -13,7 +13,7 @@ rule truth:
     resources:
         **SCOPE_HEAVY_RESOURCES,
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem),
+        problem=lambda wildcards: problem_spec(wildcards),
         scope=scope_run(),
     script:
         "../scripts/truth.py"
@@ -32,7 +32,7 @@ rule twin:
     conda:
         "../../envs/scope.yaml"
     params:
-        problem=lambda wildcards: problem_spec(wildcards.problem, wildcards.observations),
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
         seed=config["calibration"]["seed"],
     script:
         "../scripts/twin.py"

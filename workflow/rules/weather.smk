@@ -1,6 +1,6 @@
 rule weather:
     input:
-        optional_path(config["weather"].get("local", {}).get("path")) if config["weather"]["source"] == "local" else [],
+        weather_file,
     output:
         results("weather/forcing.nc"),
     log:
@@ -10,8 +10,8 @@ rule weather:
     conda:
         "../../envs/prepare.yaml"
     params:
-        geojson=config["field"]["geojson"],
-        season=config["season"],
-        weather=weather_settings(),
+        geojson=field_geojson,
+        season=season,
+        weather=weather_settings,
     script:
         "../scripts/weather.py"
