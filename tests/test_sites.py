@@ -186,3 +186,15 @@ def test_adding_a_site_adds_only_its_jobs(sites_run):
     assert per_rule.pop("sites_summary") == 1 and per_rule.pop("all") == 1
     assert per_rule["retrieval"] == per_rule["weather"] == 1
     assert per_rule["calibrate"] == 2  # sif_fqe's clean and noisy1 (thermal_temperatures names its site)
+
+
+def test_posteriors_and_parameter_maps_are_per_site(tmp_path):
+    work = workflow_copy(tmp_path / "plan")
+    overlay = {"posterior": {"problems": ["sif_fqe"]}, "calibration": {"problems": ["sif_fqe", "sif_map"]}}
+    overlay["problems"] = {"sif_map": {"sites": ["france_synthetic"]}}
+    jobs = planned_jobs(work, overlay, CONFIGS)
+    sites_of = {}
+    for rule, wildcards in jobs:
+        sites_of.setdefault(rule, set()).add(wildcards.get("site"))
+    assert sites_of["mcmc"] == sites_of["train_posterior"] == {"belgium", "france_synthetic"}
+    assert sites_of["calibrate_pixels"] == {"france_synthetic"}

@@ -531,7 +531,7 @@ def sites_figure(table: pd.DataFrame, *, title: str = ""):
     sites = list(dict.fromkeys(table["site"]))
     ncols = min(4, len(panels))
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 4.2 * nrows), squeeze=False)
     for ax, (problem, name) in zip(axes.flat, panels, strict=False):
         rows = table[(table["problem"] == problem) & (table["parameter"] == name)]
         runs = list(dict.fromkeys(rows["observations"] + " " + rows["method"]))
@@ -551,7 +551,7 @@ def sites_figure(table: pd.DataFrame, *, title: str = ""):
         ax.set_xticks(range(len(sites)), sites, fontsize=8, rotation=15)
         ax.set_xlim(-0.6, len(sites) - 0.4)
         ax.set_title(f"{problem}: {parameter_label(name)}", fontsize=9)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(title)

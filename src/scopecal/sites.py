@@ -18,6 +18,7 @@ COLUMNS = [
     "problem",
     "observations",
     "method",
+    "pixels",
     "parameter",
     "estimate",
     "sd",
@@ -63,9 +64,9 @@ def calibration_rows(site: str, summary: pd.DataFrame, laplace: Mapping[str, pd.
 
 
 def map_rows(site: str, problem: Problem, observations: str, maps: xr.Dataset) -> list[dict]:
-    """One row per parameter of a per-pixel calibration: the median over its pixels of the estimate, Laplace sd and
-    truth; recovered = share of observed pixels within the recovery zone; misfit and evaluations summed over the
-    pixels; the job's solver time."""
+    """One row per parameter of a per-pixel calibration (``pixels``: how many): the median over its pixels of the
+    estimate, Laplace sd and truth; recovered = share of observed pixels within the recovery zone; misfit and
+    evaluations summed over the pixels; the job's solver time."""
     shares = recovery(maps, problem)
     rows = []
     for name in problem.names:
@@ -75,7 +76,8 @@ def map_rows(site: str, problem: Problem, observations: str, maps: xr.Dataset) -
                 site=site,
                 problem=problem.name,
                 observations=observations,
-                method=f"per-pixel LM, {maps.attrs['pixels']} pixels",
+                method="per-pixel LM",
+                pixels=int(maps.attrs["pixels"]),
                 parameter=name,
                 estimate=float(np.nanmedian(maps[name].values)),
                 sd=float(np.nanmedian(maps[f"sd_{name}"].values)),
