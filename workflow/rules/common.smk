@@ -35,6 +35,7 @@ SITES = site_names(config)
 SITE_CONFIGS = {site: site_config(config, site) for site in SITES}
 JOBS = [dict(job, site=site) for site in SITES for job in calibration_jobs(SITE_CONFIGS[site])]
 PIXEL_JOBS = [dict(job, site=site) for site in SITES for job in pixel_jobs(SITE_CONFIGS[site])]
+CALIBRATED_SITES = list(dict.fromkeys(job["site"] for job in JOBS))  # the sites with a calibration summary
 
 
 def results(path, site=None):
@@ -226,7 +227,7 @@ def calibration_traces(wildcards):
 
 def summary_outputs():
     """Each site's summary of its calibration jobs."""
-    return [results("calibration/summary.csv", site) for site in dict.fromkeys(job["site"] for job in JOBS)]
+    return [results("calibration/summary.csv", site) for site in CALIBRATED_SITES]
 
 
 # Figures and tables (workflow/rules/figures.smk)
@@ -282,7 +283,7 @@ def figure_outputs():
     # a site that only samples posteriors calibrates nothing
     profiles = [
         results(path, site)
-        for site in dict.fromkeys(job["site"] for job in JOBS)
+        for site in CALIBRATED_SITES
         for path in ("figures/profiles.png", "figures/profiles.svg", "tables/profiles.csv")
     ]
     paper = [results(f"tables/paper_comparison.{ext}") for ext in ("csv", "md")] if "paper_comparison" in config else []
@@ -450,23 +451,12 @@ def pixel_outputs():
 
 # The cross-site summary (workflow/rules/sites.smk)
 SITES_SUMMARY_DIR = f"{config['results_dir']}/summary"
-SITE_SUMMARIES = [dict(site=site) for site in dict.fromkeys(job["site"] for job in JOBS)]
 SITE_SENSITIVITY = [
     (site, problem)
     for site in SITES
     for problem in dict.fromkeys(job["problem"] for job in JOBS if job["site"] == site)
     if problem in SENSITIVITY_PROBLEMS
 ]
-
-
-def sites_summary_inputs(wildcards):
-    """Each site's calibration summary and sensitivity tables and its parameter maps, in the order of the rule's
-    params."""
-    return dict(
-        summaries=[results("calibration/summary.csv", job["site"]) for job in SITE_SUMMARIES],
-        sensitivity=[results(f"sensitivity/{problem}/sensitivity.csv", site) for site, problem in SITE_SENSITIVITY],
-        maps=[f"{PIXELS_DIR}/parameters.nc".format(**job) for job in PIXEL_JOBS],
-    )
 
 
 def sites_outputs():

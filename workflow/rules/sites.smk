@@ -6,7 +6,9 @@ if config.get("sites"):
 
     rule sites_summary:
         input:
-            unpack(sites_summary_inputs),
+            summaries=[results("calibration/summary.csv", site) for site in CALIBRATED_SITES],
+            sensitivity=[results(f"sensitivity/{problem}/sensitivity.csv", site) for site, problem in SITE_SENSITIVITY],
+            maps=[f"{PIXELS_DIR}/parameters.nc".format(**job) for job in PIXEL_JOBS],
         output:
             table=report(
                 f"{SITES_SUMMARY_DIR}/sites.csv",
@@ -28,7 +30,7 @@ if config.get("sites"):
         conda:
             "../../envs/scope.yaml"
         params:
-            summaries=[job["site"] for job in SITE_SUMMARIES],
+            summaries=CALIBRATED_SITES,
             sensitivity=[[site, problem] for site, problem in SITE_SENSITIVITY],
             maps=[[job["site"], job["problem"], job["observations"]] for job in PIXEL_JOBS],
             pixel_problems={job["problem"]: site_problem_spec(job["problem"], job["site"]) for job in PIXEL_JOBS},
