@@ -38,6 +38,7 @@ rule summary:
         ),
     log:
         results("logs/calibration/summary.log"),
+    localrule: True
     conda:
         "../../envs/scope.yaml"
     script:
