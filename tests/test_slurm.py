@@ -1,4 +1,5 @@
-"""The workflow on a real one-node Slurm cluster (.ci/slurm-ci.sh) with --profile profiles/slurm.
+"""The workflow on a real one-node Slurm cluster (.ci/slurm-ci.sh) with --profile profiles/slurm: the two-site test
+config (.test/sites.yaml), each site's small preparation jobs as one group job.
 
 The node has two partitions, `cpu` (default) and `gpu`, and no GPU: the run keeps the GPU partition routing of
 the SCOPE-heavy rules but sets `cluster.gpu: false`, since a `--gpus` request would be refused. That the GPU
@@ -20,11 +21,12 @@ from conftest import ROOT, workflow_copy
 pytestmark = pytest.mark.slurm
 
 CLUSTER_SCRIPT = ROOT / ".ci/slurm-ci.sh"
-# on top of .test/config.yaml: routing to the gpu partition without a GPU (the node has none), and two of the four
-# SCOPE workflows, to keep the test near 2 minutes on 2 cores
+# on top of .test/config.yaml and .test/sites.yaml: routing to the gpu partition without a GPU (the node has none),
+# and two of the four SCOPE workflows, to keep the test near 2 minutes on 2 cores
 NODE_CONFIG = "cluster:\n  gpu: false\n  gpu_partition: gpu\nscope:\n  workflows: [reflectance, energy-balance]\n"
-# the forward chain only (8 jobs), whatever else the default target asks for
-TARGETS = ("--", "results/forward/reflectance.nc", "results/forward/energy-balance.nc")
+SITES = ("belgium", "france_synthetic")
+# the forward chain of both sites only (16 jobs, 6 through sbatch), whatever else the default target asks for
+TARGETS = ("--", *(f"results/sites/{site}/forward/{w}.nc" for site in SITES for w in ("reflectance", "energy-balance")))
 # test-only executor settings: no accounting database (poll with squeue), short jobs (poll after 8 s)
 SLURM_TEST_ARGS = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "8")
 PID_FILES = ("/run/slurmd.pid", "/run/slurmctld.pid", "/run/munge/munged.pid")
@@ -84,6 +86,7 @@ def snakemake(workdir, scope_assets, *args, check=True):
         "snakemake",
         "--configfile",
         ".test/config.yaml",
+        ".test/sites.yaml",
         "node.yaml",
         "--config",
         f"scope_assets={scope_assets}",
@@ -134,9 +137,12 @@ def runs(slurm_cluster, scope_assets, tmp_path_factory):
 
 
 def test_every_job_went_through_sbatch_to_its_partition(runs):
+    """Each site's retrieval, weather, bridge, geometry and inputs as one group job (`prepare`), each forward run on
+    its own."""
     _, _, jobs = runs
     rules = sorted(rule for rule, *_ in jobs.values())
-    assert rules == ["bridge", "forward", "forward", "geometry", "inputs", "inputs", "retrieval", "weather"]
+    # a group job's comment names the group and its rules
+    assert rules == ["forward"] * 4 + ["prepare_bridge_geometry_inputs_retrieval_weather"] * 2
     for job_id, (rule, partition, state, _) in jobs.items():
         assert state == "COMPLETED", f"Slurm job {job_id} ({rule}) is {state}"
         assert partition == ("gpu" if rule == "forward" else "cpu"), f"Slurm job {job_id} ({rule}) ran in {partition}"
@@ -146,7 +152,7 @@ def test_outputs_equal_the_local_run(runs):
     local, on_slurm, _ = runs
     files = sorted(path.relative_to(local) for path in (local / "results").rglob("*.nc"))
     assert files == sorted(path.relative_to(on_slurm) for path in (on_slurm / "results").rglob("*.nc"))
-    assert len(files) == 7  # bridge, weather, geometry, 2 inputs, 2 forward
+    assert len(files) == 14  # per site: bridge, weather, geometry, 2 inputs, 2 forward
     for name in files:
         with xr.open_dataset(local / name) as expected, xr.open_dataset(on_slurm / name) as actual:
             # data variables and coordinates only: the provenance attributes carry creation times
@@ -155,8 +161,8 @@ def test_outputs_equal_the_local_run(runs):
 
 def test_forward_log_says_which_device_it_used(runs):
     _, on_slurm, _ = runs
-    logs = sorted((on_slurm / "results/logs/forward").glob("*.log"))
-    assert [log.stem for log in logs] == ["energy-balance", "reflectance"]
+    logs = sorted((on_slurm / "results/sites").glob("*/logs/forward/*.log"))
+    assert [log.stem for log in logs] == ["energy-balance", "reflectance"] * 2
     for log in logs:
         assert f"{log.stem} on cpu (float64), 1 threads" in log.read_text()  # no GPU on the test node
 
@@ -166,7 +172,7 @@ def test_gpu_request_reaches_sbatch(runs, scope_assets, tmp_path):
     _, on_slurm, _ = runs
     work = shutil.copytree(on_slurm, tmp_path / "gpu")
     (work / "node.yaml").write_text(NODE_CONFIG.replace("gpu: false", "gpu: true"))
-    target = "results/forward/reflectance.nc"
+    target = "results/sites/belgium/forward/reflectance.nc"
     # mtime triggers only: the changed config must not rerun the upstream jobs
     result, _ = snakemake(
         work,
