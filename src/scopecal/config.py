@@ -56,10 +56,8 @@ def site_config(config: Mapping[str, Any], site: str | None) -> dict[str, Any]:
     config itself (a config without sites)."""
     if site is None:
         return dict(config)
-    from snakemake.utils import update_config
-
     merged = copy.deepcopy({key: value for key, value in config.items() if key != "sites"})
-    update_config(merged, copy.deepcopy(config["sites"][site] or {}))
+    _lay_over(merged, copy.deepcopy(config["sites"][site] or {}))
     for section in ("calibration", "posterior"):
         merged[section]["problems"] = [
             name for name in merged[section]["problems"] if site in problem_sites(config, name)
@@ -70,6 +68,15 @@ def site_config(config: Mapping[str, Any], site: str | None) -> dict[str, Any]:
             if "file" in entry:
                 entry["file"] = entry["file"].replace(SITE_PLACEHOLDER, site)
     return merged
+
+
+def _lay_over(base: dict, keys: Mapping[str, Any]) -> None:
+    """Set ``keys`` in ``base`` one by one, mappings merged (as --configfile lays a file over the config)."""
+    for key, value in keys.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _lay_over(base[key], value)
+        else:
+            base[key] = value
 
 
 def check_config(config: Mapping[str, Any]) -> None:
