@@ -68,6 +68,16 @@ def test_errors_name_the_site():
     assert "sites.away: season.start and season.end must lie in one year" in str(error.value)
 
 
+def test_a_problem_naming_sites_needs_the_config_to_list_them():
+    config = default_config()
+    config["scope_assets"] = None
+    config["problems"]["sif_fqe"]["sites"] = ["home"]
+    with pytest.raises(
+        ValueError, match=r"problems\.sif_fqe\.sites: \['home'\] names sites, and the config lists none"
+    ):
+        check_config(config)
+
+
 def test_unknown_sites_and_one_site_suites_are_refused():
     config = two_sites(sif_fqe=["home", "elsewhere"])
     config["docs"] = {"folder": "docs", "figures_of": "lbfgsb"}

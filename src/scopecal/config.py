@@ -35,8 +35,6 @@ def season_dates(config: Mapping[str, Any]) -> tuple[date, date]:
     return date.fromisoformat(config["season"]["start"]), date.fromisoformat(config["season"]["end"])
 
 
-# what a site of `sites` may set for itself; every other section is shared by all sites
-SITE_SECTIONS = ("field", "season", "retrieval", "weather", "geometry")
 SITE_PLACEHOLDER = "{site}"  # in a file observation set's path: the site's own file
 
 
@@ -114,6 +112,12 @@ def check_config(config: Mapping[str, Any]) -> None:
     local_path = (weather.get("local") or {}).get("path")
     if weather["source"] == "local" and local_path and not Path(local_path).is_file():
         errors.append(f"weather.local.path: file {local_path} does not exist")
+    # a site's own config has no `sites` key, nor its problems (site_config)
+    errors += [
+        f"problems.{name}.sites: {spec['sites']} names sites, and the config lists none (add them under sites)"
+        for name, spec in config["problems"].items()
+        if "sites" in spec
+    ]
     if errors:
         raise ValueError("invalid config:\n- " + "\n- ".join(errors))
     check_calibration(config)
@@ -131,11 +135,12 @@ def check_sites(config: Mapping[str, Any]) -> None:
     for name, spec in config["problems"].items():
         if unknown := sorted(set(spec.get("sites") or []) - set(sites)):
             errors.append(f"problems.{name}.sites: {unknown} are not among sites ({sites})")
-    for site in sites if not errors else []:
-        try:
-            check_config(site_config(config, site))
-        except ValueError as error:
-            errors += [f"sites.{site}: {line[2:]}" for line in str(error).splitlines()[1:]]
+    if not errors:
+        for site in sites:
+            try:
+                check_config(site_config(config, site))
+            except ValueError as error:
+                errors += [f"sites.{site}: {line[2:]}" for line in str(error).splitlines()[1:]]
     if errors:
         raise ValueError("invalid config:\n- " + "\n- ".join(errors))
 

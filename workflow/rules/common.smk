@@ -56,11 +56,6 @@ def settings(wildcards):
     return SITE_CONFIGS[site_of(wildcards)]
 
 
-def sites_of(problem):
-    """The sites a problem runs on ([None] without sites)."""
-    return problem_sites(config, problem) if config.get("sites") else [None]
-
-
 CALIBRATION_DIR = results("calibration/{problem}/{observations}/{optimizer}/{start}")
 
 
@@ -277,7 +272,7 @@ def figure_outputs():
     sensitivity = [
         results(f"sensitivity/{problem}/sensitivity.{ext}", site)
         for problem in SENSITIVITY_PROBLEMS
-        for site in sites_of(problem)
+        for site in problem_sites(config, problem)
         for ext in ("csv", "md", "png", "svg")
     ]
     # a site that only samples posteriors calibrates nothing
@@ -419,7 +414,7 @@ def posterior_outputs():
     """Every problem's table, and a corner and a posterior predictive figure per observation set."""
     outputs = []
     for problem, posterior in POSTERIOR.items():
-        for site in sites_of(problem):
+        for site in problem_sites(config, problem):
             outputs += [results(f"tables/posterior/{problem}.{ext}", site) for ext in ("csv", "md")]
             outputs += [
                 f"{POSTERIOR_FIGURES_DIR}/{figure}.{ext}".format(site=site, problem=problem, observations=name)

@@ -22,5 +22,8 @@ table.to_csv(snakemake.output.table, index=False)
 with open(snakemake.output.markdown, "w") as out:
     out.write(sites_markdown(table))
 sites = list(dict.fromkeys(table["site"]))
-save_figure(sites_figure(table, title=f"calibrated parameters at {len(sites)} sites"), snakemake.output[2:4])
+save_figure(
+    sites_figure(table, title=f"calibrated parameters at {len(sites)} sites"),
+    [snakemake.output.figure, snakemake.output.figure_svg],
+)
 log.info("%d sites, %d rows: %s", len(sites), len(table), ", ".join(sites))
