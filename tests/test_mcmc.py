@@ -48,13 +48,19 @@ class LinearGaussian:
         self.calls += 1
         if self.interrupt_after is not None and self.calls > self.interrupt_after:
             raise Interrupted
-        if u[0] > self.fails_above:
-            residuals = np.full(2, 1e4)
-            gradient = np.zeros(2) if derivative == "gradient" else None
-            return Evaluation(residuals, 0.5 * residuals @ residuals, {}, gradient=gradient, failed=True)
-        residuals = self.matrix @ u - self.data
-        gradient = self.matrix.T @ residuals if derivative == "gradient" else None
-        return Evaluation(residuals, 0.5 * float(residuals @ residuals), {"LST": 0.0}, gradient=gradient)
+        failed = u[0] > self.fails_above
+        residuals = np.full(2, 1e4) if failed else self.matrix @ u - self.data
+        derivatives = dict(
+            gradient=np.zeros(2) if failed else self.matrix.T @ residuals,
+            jacobian=np.zeros((2, 2)) if failed else self.matrix,
+        )
+        return Evaluation(
+            residuals,
+            0.5 * float(residuals @ residuals),
+            {"LST": 0.0},
+            **({derivative: derivatives[derivative]} if derivative else {}),
+            failed=failed,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +106,18 @@ def test_posterior_matches_the_closed_form(posterior, problem):
     np.testing.assert_array_equal(physical, problem.to_physical(np.moveaxis(posterior.posterior["u"].values, -1, 0)))
     lai = table.loc["LAI"]
     assert lai["q5"] < lai["mean"] < lai["q95"]
+
+
+def test_laplace_start_is_the_mode_and_its_covariance(problem):
+    objective = LinearGaussian()
+    z, covariance = mcmc.laplace(lambda u: objective.evaluate(u, derivative="jacobian"), problem)
+    np.testing.assert_allclose(Prior(problem).to_box(torch.as_tensor(z))[0].numpy(), MEAN, atol=1e-9)
+    lower, upper = problem.scaled_bounds.T
+    du_dz = (MEAN - lower) * (upper - MEAN) / (upper - lower)
+    np.testing.assert_allclose(covariance * np.outer(du_dz, du_dz), COVARIANCE, rtol=1e-6)
+    # a model that fails at the problem's start gives no Laplace approximation: the chains start at prior draws
+    failing = LinearGaussian(fails_above=0.0)
+    assert mcmc.laplace(lambda u: failing.evaluate(u, derivative="jacobian"), problem) is None
 
 
 def test_cost_and_misfit_are_recorded(posterior):

@@ -126,12 +126,15 @@ def test_a_table_of_npe_alone_says_it_was_not_compared(problem):
 
 
 def test_chains_of_other_settings_are_discarded(tmp_path):
-    (tmp_path / "chain0").mkdir()
-    (tmp_path / "chain0" / "warmup.npz").write_bytes(b"")
-    assert stages.discard_stale_chains(tmp_path, "a")  # blocks of unknown settings
-    (tmp_path / "chain0").mkdir()
-    assert not stages.discard_stale_chains(tmp_path, "a") and (tmp_path / "chain0").is_dir()
-    assert stages.discard_stale_chains(tmp_path, "b") and not (tmp_path / "chain0").exists()
+    chain = tmp_path / "chain0"
+    chain.mkdir()
+    (chain / "warmup.npz").write_bytes(b"")
+    assert stages.discard_stale_chain(chain, "a")  # stages of unknown settings
+    assert not list(chain.glob("*.npz")) and (chain / stages.FINGERPRINT).read_text() == "a\n"
+    (chain / "warmup.npz").write_bytes(b"")
+    assert not stages.discard_stale_chain(chain, "a") and (chain / "warmup.npz").exists()
+    assert stages.discard_stale_chain(chain, "b") and not (chain / "warmup.npz").exists()
+    assert not stages.discard_stale_chain(tmp_path / "chain1", "b") and (tmp_path / "chain1").is_dir()
 
 
 def test_simulation_chunks_join_in_order_and_must_agree(tmp_path):

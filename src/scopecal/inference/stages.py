@@ -38,18 +38,17 @@ def stream(seed: int, purpose: int) -> int:
     return int(np.random.SeedSequence([seed, purpose]).generate_state(1)[0])
 
 
-def discard_stale_chains(directory: str | Path, fingerprint: str) -> bool:
-    """Remove the chains a NUTS job with other settings (problem, observations, sampler, SCOPE) left in
-    ``directory``, and record ``fingerprint``: its blocks would otherwise be resumed. True if any were removed."""
+def discard_stale_chain(directory: str | Path, fingerprint: str) -> bool:
+    """Empty the directory of a NUTS chain that a job with other settings (problem, observations, sampler, SCOPE)
+    left, and record ``fingerprint``: its stages would otherwise be resumed. True if any were removed."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     record = directory / FINGERPRINT
-    stale = not record.exists() or record.read_text().strip() != fingerprint
-    chains = sorted(directory.glob("chain*")) if stale else []
-    for chain in chains:
-        shutil.rmtree(chain)
+    stale = any(directory.glob("*.npz")) and (not record.exists() or record.read_text().strip() != fingerprint)
+    if stale:
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     record.write_text(fingerprint + "\n")
-    return bool(chains)
+    return stale
 
 
 def simulate_chunk(objective, problem: Problem, *, simulations: int, chunks: int, chunk: int, seed: int) -> xr.Dataset:
