@@ -94,7 +94,9 @@ def job_counts(*configfiles, overlay=None, cwd=ROOT, forceall=True):
 
 def test_the_test_overlay_plans_the_posterior_chain():
     counts = job_counts(".test/config.yaml", ".test/posterior.yaml")
-    assert {rule: counts.get(rule) for rule in ("mcmc", "simulate_prior", "train_posterior", "posterior")} == {
+    rules = ("mcmc_chain", "mcmc", "simulate_prior", "train_posterior", "posterior")
+    assert {rule: counts.get(rule) for rule in rules} == {
+        "mcmc_chain": 2 * 2,  # a job per chain of each set
         "mcmc": 2,
         "simulate_prior": 2,
         "train_posterior": 1,
@@ -106,7 +108,9 @@ def test_the_test_overlay_plans_the_posterior_chain():
 
 def test_the_posterior_suite_samples_the_energy_balance_by_npe_only():
     counts = job_counts("config/posterior.yaml")
-    assert {rule: counts.get(rule) for rule in ("mcmc", "simulate_prior", "train_posterior", "posterior")} == {
+    rules = ("mcmc_chain", "mcmc", "simulate_prior", "train_posterior", "posterior")
+    assert {rule: counts.get(rule) for rule in rules} == {
+        "mcmc_chain": 2 * 2,
         "mcmc": 2,  # the noisy sets of sif_fqe and thermal_temperatures
         "simulate_prior": 3 * 2,
         "train_posterior": 3,

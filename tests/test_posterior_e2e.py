@@ -71,6 +71,7 @@ def test_npe_samples_lie_in_the_bounds_and_mcmc_has_diagnostics(posterior_run):
         assert sorted(p.name for p in (results / f"{name}/mcmc/chain0").iterdir()) == [
             "block00000.npz",
             "block00001.npz",
+            "settings.sha256",
             "warmup.npz",
         ]
     training = json.loads((results / "npe/training.json").read_text())

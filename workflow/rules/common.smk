@@ -67,6 +67,7 @@ wildcard_constraints:
     optimizer="[^/]+",
     start=r"start\d+",
     chunk=r"\d+",
+    chain=r"\d+",
 
 
 if config["scope_assets"]:
@@ -350,6 +351,11 @@ def design_observations(wildcards):
 
 def design_inputs(wildcards):
     return set_inputs_file(wildcards.problem, design_set(wildcards), site_of(wildcards))
+
+
+def mcmc_chains(wildcards):
+    chains = POSTERIOR[wildcards.problem]["chains"]
+    return [f"{POSTERIOR_SET_DIR}/mcmc/chain{chain}.npz".format(**wildcards) for chain in range(chains)]
 
 
 def simulation_chunks(wildcards):

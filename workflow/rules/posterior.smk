@@ -3,28 +3,44 @@
 # sampled for each set; a table per problem compares them with the Laplace posterior at the truth.
 
 
-rule mcmc:
+rule mcmc_chain:
     input:
         inputs=calibration_inputs,
         observations=observation_set_path,
         assets=SCOPE_ASSETS,
     output:
-        # the warm-up and draw blocks (chain*/), which a killed job resumes from, are deliberately not outputs:
-        # Snakemake deletes the outputs of a failed job.
-        posterior=f"{POSTERIOR_SET_DIR}/mcmc/posterior.nc",
-        diagnostics=f"{POSTERIOR_SET_DIR}/mcmc/diagnostics.csv",
+        # the Laplace search, warm-up and draw blocks (chain<k>/), which a killed job resumes from, are
+        # deliberately not outputs: Snakemake deletes the outputs of a failed job.
+        f"{POSTERIOR_SET_DIR}/mcmc/chain{{chain}}.npz",
     log:
-        results("logs/posterior/{problem}/{observations}/mcmc.log"),
+        results("logs/posterior/{problem}/{observations}/mcmc_chain{chain}.log"),
     benchmark:
-        results("benchmarks/posterior/{problem}/{observations}/mcmc.tsv")
+        results("benchmarks/posterior/{problem}/{observations}/mcmc_chain{chain}.tsv")
     conda:
         "../../envs/inference.yaml"
     resources:
         **SCOPE_HEAVY_RESOURCES,
     params:
         problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
-        mcmc=posterior_params("chains", "warmup", "draws", "block", "seed"),
+        mcmc=posterior_params("warmup", "draws", "block", "seed"),
         scope=scope_run(),
+    script:
+        "../scripts/mcmc_chain.py"
+
+
+rule mcmc:
+    input:
+        mcmc_chains,
+    output:
+        posterior=f"{POSTERIOR_SET_DIR}/mcmc/posterior.nc",
+        diagnostics=f"{POSTERIOR_SET_DIR}/mcmc/diagnostics.csv",
+    log:
+        results("logs/posterior/{problem}/{observations}/mcmc.log"),
+    localrule: True
+    conda:
+        "../../envs/inference.yaml"
+    params:
+        problem=lambda wildcards: problem_spec(wildcards, wildcards.observations),
     script:
         "../scripts/mcmc.py"
 
