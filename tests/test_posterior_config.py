@@ -117,3 +117,12 @@ def test_the_posterior_suite_samples_the_energy_balance_by_npe_only():
         "posterior": 3,
     }
     assert counts["posterior_report"] == 3 and "calibrate" not in counts
+
+
+def test_the_energy_balance_overlay_adds_its_nuts_reference():
+    counts = job_counts("config/posterior.yaml", "config/posterior_energy_balance.yaml")
+    assert {rule: counts.get(rule) for rule in ("mcmc_chain", "mcmc", "train_posterior")} == {
+        "mcmc_chain": 3 * 2,
+        "mcmc": 3,
+        "train_posterior": 3,
+    }
