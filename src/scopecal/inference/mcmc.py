@@ -9,7 +9,8 @@ posterior mode, the inverse of J^T J there (in z) is the first mass matrix, and 
 that Gaussian widened ``OVERDISPERSION`` times, so that R-hat still compares chains from different places. The
 observations are precise (a posterior sd is 1/20 to 1/1,300 of the prior box), so a chain started at a prior draw
 with a unit mass matrix spends most of its warm-up on trajectories of hundreds of steps. Then the chain is warmed
-up once (step size and dense mass matrix adapted) and draws come in blocks: each block is a fresh NUTS kernel
+up once, adapting the step size (and the dense mass matrix where the search finds no usable mode: the chain then
+starts at a prior draw), and draws come in blocks: each block is a fresh NUTS kernel
 with adaptation off, the warmed-up step size and mass matrix, the previous block's last draw as its start, and a
 random stream seeded from (seed, chain, block). Every finished stage is written to ``directory/chain<k>`` before
 the next starts, so a killed run resumes at the first missing block and ends with exactly the numbers of an
@@ -221,6 +222,31 @@ def _start(potential: _Potential, seed: int, chain: int, laplace_z: tuple[np.nda
     raise RuntimeError(f"chain {chain}: the model failed at {MAX_START_TRIES} starting points")
 
 
+def _warm_up(potential: _Potential, chain: int, settings: dict, options: dict) -> dict[str, np.ndarray]:
+    """A chain's Laplace search, start and warm-up; the model runs and seconds count all three."""
+    started, evaluations, gradients = time.perf_counter(), potential.evaluations, potential.gradient_evaluations
+    laplace_z = laplace(potential.residuals_and_jacobian, potential.prior.problem)
+    LOG.info(
+        "chain %d: %s in %d model runs",
+        chain,
+        "no Laplace approximation, starts at a prior draw" if laplace_z is None else "Laplace approximation",
+        potential.evaluations - evaluations,
+    )
+    start = _start(potential, settings["seed"], chain, laplace_z)
+    searched = dict(
+        evaluations=potential.evaluations - evaluations,
+        gradient_evaluations=potential.gradient_evaluations - gradients,
+        seconds=time.perf_counter() - started,
+    )
+    # the posteriors are close to Gaussian: the Laplace covariance beats an estimate from a short warm-up
+    kernel = NUTS(
+        potential_fn=potential, adapt_step_size=True, adapt_mass_matrix=laplace_z is None, full_mass=True, **options
+    )
+    warmup, seed = settings["warmup"], _seed(settings["seed"], chain, 0)
+    warm = _run_kernel(kernel, potential, start, warmup, warmup, seed, None if laplace_z is None else laplace_z[1])
+    return warm | {name: warm[name] + searched[name] for name in searched}
+
+
 def _chain(
     potential: _Potential, directory: Path, chain: int, settings: dict, draws: int
 ) -> list[dict[str, np.ndarray]]:
@@ -230,38 +256,7 @@ def _chain(
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "warmup.npz"
     if not path.exists():
-        started, evaluations, gradients = time.perf_counter(), potential.evaluations, potential.gradient_evaluations
-        laplace_z = laplace(potential.residuals_and_jacobian, potential.prior.problem)
-        LOG.info(
-            "chain %d: %s in %d model runs",
-            chain,
-            "no Laplace approximation, starts at a prior draw" if laplace_z is None else "Laplace approximation",
-            potential.evaluations - evaluations,
-        )
-        start = _start(potential, seed, chain, laplace_z)
-        searched = dict(
-            evaluations=potential.evaluations - evaluations,
-            gradient_evaluations=potential.gradient_evaluations - gradients,
-            seconds=time.perf_counter() - started,
-        )
-        # the posteriors are close to Gaussian: the Laplace covariance beats an estimate from a short warm-up
-        kernel = NUTS(
-            potential_fn=potential,
-            adapt_step_size=True,
-            adapt_mass_matrix=laplace_z is None,
-            full_mass=True,
-            **options,
-        )
-        warm = _run_kernel(
-            kernel,
-            potential,
-            start,
-            settings["warmup"],
-            settings["warmup"],
-            _seed(seed, chain, 0),
-            None if laplace_z is None else laplace_z[1],
-        )
-        warm |= {name: warm[name] + searched[name] for name in searched}
+        warm = _warm_up(potential, chain, settings, options)
         _save(path, **warm, **settings)
         LOG.info("chain %d: warmed up, step size %.3g", chain, warm["step_size"])
     warm = dict(np.load(path))
