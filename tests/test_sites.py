@@ -13,6 +13,8 @@ from conftest import ROOT, workflow_copy
 from test_workflow import ASSETS, default_config, planned_jobs, snakemake
 
 from scopecal.config import check_config, config_warnings, problem_sites, site_config, site_names
+from scopecal.problems import problem_from_config
+from scopecal.sites import map_rows, site_table
 from scopecal.validation import validate_config
 
 SCHEMA = ROOT / "config/schema.yaml"
@@ -121,6 +123,30 @@ def sites_run(tmp_path_factory):
 
 
 @pytest.mark.e2e
+def test_a_map_row_counts_the_pixels_without_an_estimate():
+    fqe = {"lower": 0.001, "upper": 0.1, "starts": [0.01]}
+    spec = {"workflow": "fluorescence", "parameters": {"fqe": fqe}, "targets": {"F740": {"relative": 0.02}}}
+    problem = problem_from_config("map", spec | {"observations": {"noisy": {}}})
+    grid = ("y", "x")
+    maps = xr.Dataset(
+        {
+            # three observed pixels, SCOPE gave the last none; the fourth pixel lies outside the field
+            "fqe": (grid, [[0.018, 0.02], [np.nan, np.nan]]),
+            "sd_fqe": (grid, [[1e-4, 1e-4], [np.nan, np.nan]]),
+            "truth_fqe": (grid, [[0.018, 0.018], [0.018, np.nan]]),
+            "misfit": (grid, [[1.0, 2.0], [np.nan, np.nan]]),
+            "evaluations": (grid, [[5, 6], [7, 0]]),
+            "observations": (grid, [[3, 3], [3, 0]]),
+        },
+        attrs={"pixels": 3, "seconds": 1.5},
+    )
+    (row,) = map_rows("here", problem, "noisy", maps)
+    assert row["pixels"] == 3 and row["without_estimate"] == 1
+    assert row["recovered"] == pytest.approx(2 / 3) and row["misfit"] == 3.0 and row["evaluations"] == 18
+    table = site_table([row])
+    assert table.columns[table.columns.get_loc("pixels") + 1] == "without_estimate"
+
+
 def test_every_stage_is_keyed_by_site(sites_run):
     work, _ = sites_run
     results = work / "results/sites"

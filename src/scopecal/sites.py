@@ -19,6 +19,7 @@ COLUMNS = [
     "observations",
     "method",
     "pixels",
+    "without_estimate",
     "parameter",
     "estimate",
     "sd",
@@ -64,10 +65,12 @@ def calibration_rows(site: str, summary: pd.DataFrame, laplace: Mapping[str, pd.
 
 
 def map_rows(site: str, problem: Problem, observations: str, maps: xr.Dataset) -> list[dict]:
-    """One row per parameter of a per-pixel calibration (``pixels``: how many): the median over its pixels of the
-    estimate, Laplace sd and truth; recovered = share of observed pixels within the recovery zone; misfit and
-    evaluations summed over the pixels; the job's solver time."""
+    """One row per parameter of a per-pixel calibration (``pixels``: how many, ``without_estimate``: how many of
+    them SCOPE gave no estimate): the median over its pixels of the estimate, Laplace sd and truth; recovered =
+    share of observed pixels within the recovery zone; misfit summed over the pixels with an estimate, evaluations
+    over all; the job's solver time."""
     shares = recovery(maps, problem)
+    observed = maps["observations"].values > 0
     rows = []
     for name in problem.names:
         truth = maps.get(f"truth_{name}")
@@ -78,6 +81,7 @@ def map_rows(site: str, problem: Problem, observations: str, maps: xr.Dataset) -
                 observations=observations,
                 method="per-pixel LM",
                 pixels=int(maps.attrs["pixels"]),
+                without_estimate=int(np.isnan(maps[name].values[observed]).sum()),
                 parameter=name,
                 estimate=float(np.nanmedian(maps[name].values)),
                 sd=float(np.nanmedian(maps[f"sd_{name}"].values)),
