@@ -5,7 +5,8 @@ NUTS' time for one set, and after how many sets NPE is cheaper overall.
     python benchmarks/posterior_cost.py results/posterior
 
 Times are those the library measured inside the jobs (SCOPE, training, sampling), not the jobs' start-up. A
-problem sampled by one method only prints what that method cost.
+problem sampled by one method only prints what that method cost. A second table sums the run's job times by stage
+and problem from Snakemake's benchmark records (start-up included): what dominates the suite.
 
     python benchmarks/posterior_cost.py results/posterior --gradient energy_balance_6/noisy1
 
@@ -102,3 +103,26 @@ for path in tables:
 
 costs = pd.DataFrame(rows).set_index("problem")
 print(costs.to_string(float_format=lambda value: f"{value:.3g}"))
+
+problems, records = {path.stem for path in tables}, folder / "benchmarks"
+jobs = []
+for path in records.rglob("*.tsv"):
+    parts = path.relative_to(records).with_suffix("").parts
+    stage = parts[-1].rstrip("0123456789") if parts[0] == "posterior" else parts[0]
+    jobs.append(
+        dict(
+            stage={
+                "chunk": "simulate_prior",
+                "train": "train_posterior",
+                "npe": "posterior",
+                "predictive": "posterior_predictive",
+            }.get(stage, stage),
+            problem=next((part for part in parts if part in problems), "shared"),
+            seconds=pd.read_csv(path, sep="\t")["s"].iloc[-1],
+        )
+    )
+job_seconds = pd.DataFrame(jobs).pivot_table(
+    index="stage", columns="problem", values="seconds", aggfunc="sum", fill_value=0, margins=True, margins_name="all"
+)
+print(f"\njob seconds by stage and problem ({len(jobs)} benchmarked jobs):")
+print(job_seconds.sort_values("all", ascending=False).round(0).astype(int).to_string())
