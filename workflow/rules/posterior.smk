@@ -16,6 +16,8 @@ rule mcmc_chain:
         results("logs/posterior/{problem}/{observations}/mcmc_chain{chain}.log"),
     benchmark:
         results("benchmarks/posterior/{problem}/{observations}/mcmc_chain{chain}.tsv")
+    # the longest jobs of the suite start first, so that short ones fill the cores at its end
+    priority: 1
     conda:
         "../../envs/inference.yaml"
     resources:
@@ -56,6 +58,8 @@ rule simulate_prior:
         results("logs/posterior/{problem}/simulations/chunk{chunk}.log"),
     benchmark:
         results("benchmarks/posterior/{problem}/simulations/chunk{chunk}.tsv")
+    # the longest jobs of the suite start first, so that short ones fill the cores at its end
+    priority: 1
     conda:
         "../../envs/inference.yaml"
     resources:
