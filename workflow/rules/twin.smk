@@ -8,6 +8,8 @@ rule truth:
         results("logs/twin/{problem}/truth.log"),
     benchmark:
         results("benchmarks/twin/{problem}/truth.tsv")
+    # short, but the long calibration and posterior jobs of every problem wait for it
+    priority: 1
     conda:
         "../../envs/scope.yaml"
     resources:
@@ -29,6 +31,8 @@ rule twin:
         results("logs/twin/{problem}/{observations}.log"),
     benchmark:
         results("benchmarks/twin/{problem}/{observations}.tsv")
+    # short, but the long calibration and posterior jobs of every problem wait for it
+    priority: 1
     conda:
         "../../envs/scope.yaml"
     params:
