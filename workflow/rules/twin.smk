@@ -8,8 +8,6 @@ rule truth:
         results("logs/twin/{problem}/truth.log"),
     benchmark:
         results("benchmarks/twin/{problem}/truth.tsv")
-    # short, but the long calibration and posterior jobs of every problem wait for it
-    priority: 1
     conda:
         "../../envs/scope.yaml"
     resources:
@@ -31,8 +29,6 @@ rule twin:
         results("logs/twin/{problem}/{observations}.log"),
     benchmark:
         results("benchmarks/twin/{problem}/{observations}.tsv")
-    # short, but the long calibration and posterior jobs of every problem wait for it
-    priority: 1
     conda:
         "../../envs/scope.yaml"
     params:
