@@ -16,7 +16,7 @@ rule mcmc_chain:
         results("logs/posterior/{problem}/{observations}/mcmc_chain{chain}.log"),
     benchmark:
         results("benchmarks/posterior/{problem}/{observations}/mcmc_chain{chain}.tsv")
-    # the longest jobs of the suite start first, so that short ones fill the cores at its end
+    # a long job: ahead of the short ones ready at the same time, so that fewer of them are left for the end
     priority: 1
     conda:
         "../../envs/inference.yaml"
@@ -58,7 +58,7 @@ rule simulate_prior:
         results("logs/posterior/{problem}/simulations/chunk{chunk}.log"),
     benchmark:
         results("benchmarks/posterior/{problem}/simulations/chunk{chunk}.tsv")
-    # the longest jobs of the suite start first, so that short ones fill the cores at its end
+    # a long job: ahead of the short ones ready at the same time, so that fewer of them are left for the end
     priority: 1
     conda:
         "../../envs/inference.yaml"
